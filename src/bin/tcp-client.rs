@@ -1,0 +1,86 @@
+//! The TCP greeting client: prints the server's welcome, then the reply to each name.
+
+use std::ffi::OsString;
+use std::io;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{CommandFactory, Parser};
+use greeting::duration::parse_timeout;
+use greeting::log::report;
+use greeting::protocol::EXIT;
+use greeting::{TcpClient, cli, tcp};
+
+/// Greets names over TCP, like the tutorial's SocketTcpClient.py.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// Server to connect to: IPv4, IPv6 (::1) or a host name
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Server port
+    #[arg(short, long, default_value_t = 9999)]
+    port: u16,
+    /// Limit on connecting and on each reply
+    #[arg(long, default_value = "10s", value_parser = parse_timeout)]
+    timeout: Duration,
+    /// Read names from standard input, one per line, instead (a line "exit" ends the input)
+    #[arg(long, conflicts_with = "names")]
+    stdin: bool,
+    /// Names to greet
+    #[arg(default_values = ["Jaber", "Katy", "Betty", "huangxin"])]
+    names: Vec<OsString>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    for name in &args.names {
+        if let Err(msg) = tcp::check_name(name.as_encoded_bytes()) {
+            Args::command()
+                .error(clap::error::ErrorKind::InvalidValue, msg)
+                .exit();
+        }
+    }
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            report(format_args!("tcp-client: {err:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let addr = cli::host_port(&args.host, args.port);
+    let (mut client, welcome) = TcpClient::connect((args.host.as_str(), args.port), args.timeout)
+        .with_context(|| format!("failed to connect to {addr}"))?;
+    let mut out = io::stdout().lock();
+    let reading = cli::print_line(&mut out, &welcome).context("failed to write to stdout")?;
+    let mut greet = |name: &[u8]| -> anyhow::Result<bool> {
+        let reply = client.greet(name).with_context(|| {
+            format!(
+                "failed to greet '{}' at {addr}",
+                String::from_utf8_lossy(name)
+            )
+        })?;
+        cli::print_line(&mut out, &reply).context("failed to write to stdout")
+    };
+    if reading {
+        if args.stdin {
+            for name in cli::names(io::stdin().lock()) {
+                let name = name.context("failed to read stdin")?;
+                if name == EXIT || !greet(&name)? {
+                    break;
+                }
+            }
+        } else {
+            for name in &args.names {
+                if !greet(name.as_encoded_bytes())? {
+                    break;
+                }
+            }
+        }
+    }
+    client.exit().context("failed to say exit")
+}

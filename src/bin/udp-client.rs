@@ -1,0 +1,84 @@
+//! The UDP greeting client: prints the reply to each name, trying again when a datagram is lost.
+
+use std::ffi::OsString;
+use std::io::{self, ErrorKind};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use greeting::duration::parse_timeout;
+use greeting::log::report;
+use greeting::{UdpClient, cli, udp};
+
+/// Greets names over UDP, like the tutorial's SocketUdpClient.py.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// Server to send to: IPv4, IPv6 (::1) or a host name
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Server port
+    #[arg(short, long, default_value_t = 8888)]
+    port: u16,
+    /// How long to wait for each reply before sending the name again
+    #[arg(long, default_value = "1s", value_parser = parse_timeout)]
+    timeout: Duration,
+    /// How many times to send a name again when its reply does not come
+    #[arg(long, default_value_t = udp::DEFAULT_RETRIES)]
+    retries: u32,
+    /// Read names from standard input, one per line, instead
+    #[arg(long, conflicts_with = "names")]
+    stdin: bool,
+    /// Names to greet
+    #[arg(default_values = ["Michael", "Tracy", "Sarah"])]
+    names: Vec<OsString>,
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            report(format_args!("udp-client: {err:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let addr = cli::host_port(&args.host, args.port);
+    let mut client =
+        UdpClient::connect((args.host.as_str(), args.port), args.timeout, args.retries)
+            .with_context(|| format!("failed to reach {addr}"))?;
+    let mut out = io::stdout().lock();
+    let mut greet = |name: &[u8]| -> anyhow::Result<bool> {
+        let reply = match client.request(name) {
+            Ok(reply) => reply,
+            // Its message already says it all: "no reply from ADDR after N tries".
+            Err(err) if err.kind() == ErrorKind::TimedOut => return Err(err.into()),
+            Err(err) => {
+                return Err(err).with_context(|| {
+                    format!(
+                        "failed to send '{}' to {addr}",
+                        String::from_utf8_lossy(name)
+                    )
+                });
+            }
+        };
+        cli::print_line(&mut out, &reply).context("failed to write to stdout")
+    };
+    if args.stdin {
+        for name in cli::names(io::stdin().lock()) {
+            if !greet(&name.context("failed to read stdin")?)? {
+                break;
+            }
+        }
+    } else {
+        for name in &args.names {
+            if !greet(name.as_encoded_bytes())? {
+                break;
+            }
+        }
+    }
+    Ok(())
+}

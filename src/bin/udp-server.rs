@@ -1,0 +1,50 @@
+//! The UDP greeting server: answers each datagram with `Hello, DATAGRAM!`, printing the original's
+//! console lines.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use greeting::log::report;
+use greeting::{Log, UdpServer, cli};
+
+/// Serves the greeting protocol over UDP, like the tutorial's SocketUdpServer.py.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on: IPv4, IPv6 (::1) or a host name
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on; 0 takes any free port
+    #[arg(short, long, default_value_t = 8888)]
+    port: u16,
+    /// Leave out the per-datagram lines
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            report(format_args!("udp-server: {err:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let addr = cli::host_port(&args.host, args.port);
+    let server = UdpServer::bind((args.host.as_str(), args.port))
+        .with_context(|| format!("failed to bind {addr}"))?;
+    let bound = server
+        .local_addr()
+        .context("failed to read the bound address")?;
+    report(format_args!("listening on {bound}"));
+    let log = Log::stdout();
+    log.line(format_args!("Bind UDP on {}...", bound.port()));
+    let server = server.log(if args.quiet { Log::quiet() } else { log });
+    server
+        .run()
+        .with_context(|| format!("server on {bound} failed"))
+}

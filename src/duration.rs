@@ -1,0 +1,108 @@
+//! Durations as people type them on a command line: `250ms`, `1s`, `5m`, `1h`, or a bare number
+//! of seconds.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Parses `250ms`, `1.5s`, `5m`, `1h` or a bare number of seconds such as `30` or `0.25`.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(greeting::duration::parse_duration("250ms"), Ok(Duration::from_millis(250)));
+/// assert_eq!(greeting::duration::parse_duration("2"), Ok(Duration::from_secs(2)));
+/// ```
+///
+/// # Errors
+///
+/// A message naming the bad value, for clap to show with its usage line.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale = match unit.trim() {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(invalid(text)),
+    };
+    let number: f64 = number.parse().map_err(|_| invalid(text))?;
+    Duration::try_from_secs_f64(number * scale).map_err(|_| invalid(text))
+}
+
+/// Parses a duration as [`parse_duration`] does, refusing zero: for a timeout, which must allow
+/// some time.
+///
+/// # Errors
+///
+/// As [`parse_duration`], and a message for zero.
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err(format!("a timeout must be longer than zero, not '{text}'")),
+        d => Ok(d),
+    }
+}
+
+fn invalid(text: &str) -> String {
+    format!("invalid duration '{text}' (try 250ms, 1s, 5m or a number of seconds)")
+}
+
+/// Shows a duration the way [`parse_duration`] reads it: `5m`, `1s`, `250ms`.
+#[derive(Debug, Clone, Copy)]
+pub struct Human(pub Duration);
+
+impl fmt::Display for Human {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        if d.subsec_nanos() == 0 {
+            match d.as_secs() {
+                s if s != 0 && s % 3600 == 0 => write!(f, "{}h", s / 3600),
+                s if s != 0 && s % 60 == 0 => write!(f, "{}m", s / 60),
+                s => write!(f, "{s}s"),
+            }
+        } else if d.subsec_nanos() % 1_000_000 == 0 {
+            write!(f, "{}ms", d.as_millis())
+        } else {
+            write!(f, "{}s", d.as_secs_f64())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_and_bare_seconds_parse() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn garbage_is_rejected_with_the_value() {
+        for bad in ["", "ms", "-1s", "1x", "abc", "1e999", "1..2s", "5 minutes"] {
+            let err = parse_duration(bad).unwrap_err();
+            assert!(err.contains(bad.trim()), "{err}");
+        }
+    }
+
+    #[test]
+    fn timeouts_must_be_positive() {
+        assert_eq!(parse_timeout("1ms"), Ok(Duration::from_millis(1)));
+        assert!(parse_timeout("0").unwrap_err().contains("'0'"));
+        assert!(parse_timeout("0ms").is_err());
+    }
+
+    #[test]
+    fn human_round_trips() {
+        for text in ["5m", "1s", "250ms", "0s", "2h", "90s"] {
+            assert_eq!(Human(parse_duration(text).unwrap()).to_string(), text);
+        }
+    }
+}

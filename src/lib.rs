@@ -1,0 +1,56 @@
+//! The greeting protocol of the classic socket-programming tutorial, over TCP and UDP, with the
+//! servers and clients that speak it.
+//!
+//! # Protocol
+//!
+//! TCP (`S:` server, `C:` client; bytes exactly as shown, no newlines unless written `⏎`):
+//!
+//! ```text
+//! S: Welcome!
+//! C: Jaber
+//! S: Hello, Jaber!
+//! C: exit                      (or the client ends the stream; the server closes)
+//! ```
+//!
+//! Each read is one message, as in the original, until the first newline byte: from then on the
+//! connection is in line mode, each line is a message and each reply ends as its line did
+//! (`C: Bob⏎` gets `S: Hello, Bob!⏎`), so `nc` and `telnet` are clients too. Messages are bytes,
+//! not text: the reply is `Hello, ` + message + `!`, whatever the bytes.
+//!
+//! UDP: one datagram each way. `C: Michael` gets `S: Hello, Michael!`, sent back to the datagram's
+//! source; the reply is always the request plus 8 bytes.
+//!
+//! # Example
+//!
+//! ```
+//! use greeting::{TcpClient, TcpServer};
+//! use std::time::Duration;
+//!
+//! let server = TcpServer::bind("127.0.0.1:0")?;
+//! let addr = server.local_addr()?;
+//! let stop = server.stop_handle();
+//! let running = std::thread::spawn(move || server.run());
+//!
+//! let (mut client, welcome) = TcpClient::connect(addr, Duration::from_secs(5))?;
+//! assert_eq!(welcome, b"Welcome!");
+//! assert_eq!(client.greet(b"Ada")?, b"Hello, Ada!");
+//! client.exit()?;
+//!
+//! stop.stop();
+//! running.join().expect("server thread should not panic")?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+mod backoff;
+pub mod cli;
+pub mod duration;
+pub mod log;
+pub mod protocol;
+mod stop;
+pub mod tcp;
+pub mod udp;
+
+pub use log::Log;
+pub use stop::StopHandle;
+pub use tcp::{TcpClient, TcpServer, handle_connection};
+pub use udp::{UdpClient, UdpServer};

@@ -1,0 +1,432 @@
+//! The TCP side: [`TcpServer`] accepts connections and gives each its own thread running
+//! [`handle_connection`]; [`TcpClient`] is the other end, one name at a time.
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::backoff::Backoff;
+use crate::duration::Human;
+use crate::log::{Log, RateLimited, report};
+use crate::protocol::{self, EXIT, Framer, LINE_TOO_LONG, Message, WELCOME};
+use crate::stop::{Poke, StopHandle};
+
+/// The line a connection over `--max-connections` gets before it is closed.
+pub const BUSY: &[u8] = b"busy: too many connections, try again later\n";
+
+/// The default limit on live connections.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// The default time a connection may send nothing (or not read) before it is closed.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The stack each connection thread gets. The handler's frames are small and its buffers live on
+/// the heap, so a small stack lets thousands of idle connections fit in little memory.
+pub const CONNECTION_STACK_SIZE: usize = 64 * 1024;
+
+/// What each connection's handler needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionConfig {
+    /// The pause before each reply, as the original's `time.sleep(1)`; zero for none.
+    pub delay: Duration,
+    /// How long the peer may send nothing, or take nothing we send, before the connection is
+    /// closed; `None` for no limit.
+    pub idle_timeout: Option<Duration>,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        ConnectionConfig {
+            delay: Duration::ZERO,
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+        }
+    }
+}
+
+/// A TCP greeting server: a bound listener, ready to [`run`](TcpServer::run).
+pub struct TcpServer {
+    listener: TcpListener,
+    stop: StopHandle,
+    config: ConnectionConfig,
+    max_connections: usize,
+    log: Log,
+}
+
+impl TcpServer {
+    /// Binds a TCP listener to `addr`, trying each address it resolves to in turn.
+    ///
+    /// The server starts with the defaults: no delay, a 5-minute idle timeout, at most 1,024 live
+    /// connections, and a quiet log.
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Self> {
+        let listener = TcpListener::bind(addr)?;
+        let stop = StopHandle::new(listener.local_addr()?, Poke::Connect);
+        Ok(TcpServer {
+            listener,
+            stop,
+            config: ConnectionConfig::default(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            log: Log::quiet(),
+        })
+    }
+
+    /// Sets the pause before each reply.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.config.delay = delay;
+        self
+    }
+
+    /// Sets how long a connection may stay idle; `None` for no limit.
+    pub fn idle_timeout(mut self, idle_timeout: Option<Duration>) -> Self {
+        self.config.idle_timeout = idle_timeout;
+        self
+    }
+
+    /// Sets how many connections may be live at once; further ones are turned away.
+    pub fn max_connections(mut self, max_connections: usize) -> Self {
+        self.max_connections = max_connections;
+        self
+    }
+
+    /// Sets where the per-connection lines (`Accept new connection from …`) go.
+    pub fn log(mut self, log: Log) -> Self {
+        self.log = log;
+        self
+    }
+
+    /// Returns the address actually bound; bind port 0 and ask here for the port the OS picked.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Returns a handle that stops [`run`](TcpServer::run) from another thread.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
+    /// Accepts connections until stopped, each served on a thread of its own.
+    ///
+    /// It does not join the connection threads: each one ends when its client sends the exit
+    /// word, hangs up or goes idle, also after `run` has returned. Failures of one connection, of
+    /// `accept` or of a thread spawn are reported on stderr and never end the loop.
+    pub fn run(self) -> io::Result<()> {
+        let live = Arc::new(AtomicUsize::new(0));
+        let shared = Arc::new((self.config, self.log.clone()));
+        let mut backoff = Backoff::default();
+        let mut accept_errors = RateLimited::new(Duration::from_secs(1));
+        let mut turned_away = RateLimited::new(Duration::from_secs(1));
+        loop {
+            let accepted = self.listener.accept();
+            if self.stop.is_stopped() {
+                break;
+            }
+            match accepted {
+                Ok((stream, peer)) => {
+                    backoff.reset();
+                    if live.load(Ordering::Acquire) >= self.max_connections {
+                        turn_away(stream);
+                        turned_away.report(format_args!(
+                            "{peer}: turned away, {} connections are open",
+                            self.max_connections
+                        ));
+                        continue;
+                    }
+                    let slot = Slot::take(&live);
+                    let shared = Arc::clone(&shared);
+                    let spawned = thread::Builder::new()
+                        .stack_size(CONNECTION_STACK_SIZE)
+                        .spawn(move || {
+                            let _slot = slot;
+                            serve(stream, peer, &shared.0, &shared.1);
+                        });
+                    if let Err(err) = spawned {
+                        report(format_args!("{peer}: cannot start a thread: {err}"));
+                    }
+                }
+                Err(err) if err.kind() == ErrorKind::Interrupted => {}
+                Err(err) => {
+                    accept_errors.report(format_args!("failed to accept a connection: {err}"));
+                    thread::sleep(backoff.next_pause());
+                }
+            }
+        }
+        self.log.flush();
+        Ok(())
+    }
+}
+
+/// One live connection's claim on the `--max-connections` budget, given back on drop.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(live: &Arc<AtomicUsize>) -> Self {
+        live.fetch_add(1, Ordering::AcqRel);
+        Slot(Arc::clone(live))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn turn_away(mut stream: TcpStream) {
+    // A fresh socket's send buffer is empty, so this write cannot block; if the peer is already
+    // gone there is nobody to tell.
+    let _ = stream.write_all(BUSY);
+}
+
+/// Serves one accepted connection and logs its start and end, as the original does.
+fn serve(stream: TcpStream, peer: SocketAddr, config: &ConnectionConfig, log: &Log) {
+    log.line(format_args!("Accept new connection from {peer}..."));
+    if let Err(err) = handle_connection(stream, config) {
+        report(format_args!("{peer}: {err}"));
+    }
+    log.line(format_args!("Connection from {peer} closed."));
+}
+
+/// Greets one TCP peer until it sends the exit word or ends the stream, then closes it.
+///
+/// Sends [`WELCOME`], then answers each message as [`Framer`] splits them, one write per read
+/// (one write per message with a delay). Blocks for the life of the connection.
+///
+/// # Errors
+///
+/// I/O failures, an idle peer (kind `TimedOut`), and a line longer than
+/// [`MAX_LINE`](protocol::MAX_LINE) (kind `InvalidData`, after telling the peer).
+pub fn handle_connection(mut stream: TcpStream, config: &ConnectionConfig) -> io::Result<()> {
+    // A reply is a single small write; without NODELAY it could wait ~40 ms for a delayed ACK.
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(config.idle_timeout)?;
+    stream.set_write_timeout(config.idle_timeout)?;
+    let idle = |err: io::Error| idle_error(err, config.idle_timeout);
+    stream.write_all(WELCOME).map_err(idle)?;
+    let mut framer = Framer::new();
+    let mut out = Vec::new();
+    loop {
+        let n = match stream.read(framer.spare()) {
+            Ok(n) => n,
+            Err(err) if err.kind() == ErrorKind::Interrupted => continue,
+            Err(err) => return Err(idle(err)),
+        };
+        if n == 0 {
+            if let Some(Message::Name { name, ending }) = framer.finish() {
+                thread::sleep(config.delay);
+                protocol::push_greeting(&mut out, name, ending);
+                stream.write_all(&out).map_err(idle)?;
+            }
+            return Ok(());
+        }
+        framer.filled(n);
+        loop {
+            match framer.next_message() {
+                Ok(Some(Message::Name { name, ending })) => {
+                    protocol::push_greeting(&mut out, name, ending);
+                    if !config.delay.is_zero() {
+                        thread::sleep(config.delay);
+                        stream.write_all(&out).map_err(idle)?;
+                        out.clear();
+                    }
+                }
+                Ok(Some(Message::Exit)) => {
+                    stream.write_all(&out).map_err(idle)?;
+                    return Ok(());
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    out.extend_from_slice(LINE_TOO_LONG);
+                    stream.write_all(&out).map_err(idle)?;
+                    return Err(err);
+                }
+            }
+        }
+        if !out.is_empty() {
+            stream.write_all(&out).map_err(idle)?;
+            out.clear();
+        }
+    }
+}
+
+/// Turns the error a socket timeout gives (`WouldBlock` on Unix) into one that says what happened.
+fn idle_error(err: io::Error, idle_timeout: Option<Duration>) -> io::Error {
+    match (err.kind(), idle_timeout) {
+        (ErrorKind::WouldBlock | ErrorKind::TimedOut, Some(limit)) => io::Error::new(
+            ErrorKind::TimedOut,
+            format!("idle for {}, closed", Human(limit)),
+        ),
+        _ => err,
+    }
+}
+
+/// Checks that `name` can be sent bare over TCP and come back as one reply.
+///
+/// # Errors
+///
+/// A message saying why not: it is empty (nothing would be sent), holds a newline (which would
+/// switch the server to line mode), or is the exit word.
+pub fn check_name(name: &[u8]) -> Result<(), String> {
+    let shown = String::from_utf8_lossy(name);
+    if name.is_empty() {
+        Err("a name cannot be empty".to_string())
+    } else if name.contains(&b'\n') {
+        Err(format!("a name cannot hold a newline: {shown:?}"))
+    } else if name == EXIT {
+        Err(format!("'{shown}' is the exit word, not a name"))
+    } else {
+        Ok(())
+    }
+}
+
+/// A client of the TCP greeting server that sends names bare, as the original client does.
+#[derive(Debug)]
+pub struct TcpClient {
+    stream: TcpStream,
+    peer: SocketAddr,
+    timeout: Duration,
+    buf: Vec<u8>,
+}
+
+impl TcpClient {
+    /// Connects to `addr` and reads the welcome; returns the client and the welcome's bytes.
+    ///
+    /// `timeout` bounds the connect (per address `addr` resolves to) and each reply from then on.
+    ///
+    /// # Errors
+    ///
+    /// The last connect failure, a timeout, or `InvalidData` if the server's first words are not
+    /// `Welcome!`.
+    pub fn connect(addr: impl ToSocketAddrs, timeout: Duration) -> io::Result<(Self, Vec<u8>)> {
+        let mut last_err = None;
+        for peer in addr.to_socket_addrs()? {
+            match TcpStream::connect_timeout(&peer, timeout) {
+                Ok(stream) => {
+                    stream.set_nodelay(true)?;
+                    stream.set_read_timeout(Some(timeout))?;
+                    stream.set_write_timeout(Some(timeout))?;
+                    let mut client = TcpClient {
+                        stream,
+                        peer,
+                        timeout,
+                        buf: Vec::new(),
+                    };
+                    let welcome = client.read_reply(WELCOME)?;
+                    return Ok((client, welcome));
+                }
+                Err(err) => last_err = Some(err),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| {
+            io::Error::new(ErrorKind::NotFound, "the host name has no addresses")
+        }))
+    }
+
+    /// Returns the server's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Sends `name` and returns the whole reply, `Hello, NAME!`, however many reads it takes.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a name [`check_name`] refuses; a timeout; `UnexpectedEof` if the server
+    /// hangs up first; `InvalidData` if the reply is not the greeting for `name`.
+    pub fn greet(&mut self, name: &[u8]) -> io::Result<Vec<u8>> {
+        check_name(name).map_err(|msg| io::Error::new(ErrorKind::InvalidInput, msg))?;
+        self.stream.write_all(name).map_err(|err| self.timed(err))?;
+        self.read_reply(&protocol::greeting(name))
+    }
+
+    /// Sends the exit word and closes the connection.
+    pub fn exit(mut self) -> io::Result<()> {
+        self.stream.write_all(EXIT).map_err(|err| self.timed(err))
+    }
+
+    /// Reads until `expected` has arrived whole, failing as soon as the bytes differ from it.
+    fn read_reply(&mut self, expected: &[u8]) -> io::Result<Vec<u8>> {
+        let deadline = Instant::now() + self.timeout;
+        self.buf.clear();
+        // Room for one byte more than expected, so a longer reply shows up as a mismatch.
+        self.buf.resize(expected.len() + 1, 0);
+        let mut got = 0;
+        loop {
+            let n = match self.stream.read(&mut self.buf[got..]) {
+                Ok(n) => n,
+                Err(err) if err.kind() == ErrorKind::Interrupted => continue,
+                Err(err) => return Err(self.timed(err)),
+            };
+            got += n;
+            let arrived = &self.buf[..got];
+            if n == 0 {
+                let what = if got == 0 {
+                    "closed the connection".to_string()
+                } else {
+                    format!("closed the connection after {}", Shown(arrived))
+                };
+                return Err(io::Error::new(ErrorKind::UnexpectedEof, what));
+            }
+            if !expected.starts_with(arrived) {
+                return Err(self.unexpected(expected, got));
+            }
+            if got == expected.len() {
+                return Ok(arrived.to_vec());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(self.timed(ErrorKind::TimedOut.into()));
+            }
+            self.stream.set_read_timeout(Some(left))?;
+        }
+    }
+
+    /// Builds the error for a reply that is not `expected`, after a short look for the rest of it.
+    fn unexpected(&mut self, expected: &[u8], mut got: usize) -> io::Error {
+        const SHOWN: usize = 80;
+        if got < SHOWN {
+            self.buf.resize(SHOWN, 0);
+            let _ = self
+                .stream
+                .set_read_timeout(Some(Duration::from_millis(50)));
+            if let Ok(n) = self.stream.read(&mut self.buf[got..]) {
+                got += n;
+            }
+        }
+        io::Error::new(
+            ErrorKind::InvalidData,
+            format!(
+                "expected {} but got {}",
+                Shown(expected),
+                Shown(&self.buf[..got])
+            ),
+        )
+    }
+
+    /// Turns a socket timeout (`WouldBlock` on Unix) into an error that names the limit.
+    fn timed(&self, err: io::Error) -> io::Error {
+        match err.kind() {
+            ErrorKind::WouldBlock | ErrorKind::TimedOut => io::Error::new(
+                ErrorKind::TimedOut,
+                format!("no answer within {}", Human(self.timeout)),
+            ),
+            _ => err,
+        }
+    }
+}
+
+/// Shows bytes from the wire in an error message: quoted, escaped, cut short if long.
+struct Shown<'a>(&'a [u8]);
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const LONGEST: usize = 60;
+        let cut = &self.0[..self.0.len().min(LONGEST)];
+        write!(f, "\"{}\"", cut.escape_ascii())?;
+        if cut.len() < self.0.len() {
+            write!(f, "...")?;
+        }
+        Ok(())
+    }
+}
