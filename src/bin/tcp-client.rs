@@ -14,7 +14,7 @@ use greeting::{TcpClient, cli, tcp};
 
 /// Greets names over TCP, like the tutorial's SocketTcpClient.py.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(name = "tcp-client", version, about)]
 struct Args {
     /// Server to connect to: IPv4, IPv6 (::1) or a host name
     #[arg(long, default_value = "127.0.0.1")]

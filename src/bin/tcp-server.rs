@@ -12,7 +12,7 @@ use greeting::{Log, TcpServer, cli};
 
 /// Serves the greeting protocol over TCP, like the tutorial's SocketTcpServer.py.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(name = "tcp-server", version, about)]
 struct Args {
     /// Address to listen on: IPv4, IPv6 (::1) or a host name
     #[arg(long, default_value = "127.0.0.1")]

@@ -13,7 +13,7 @@ use greeting::{UdpClient, cli, udp};
 
 /// Greets names over UDP, like the tutorial's SocketUdpClient.py.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(name = "udp-client", version, about)]
 struct Args {
     /// Server to send to: IPv4, IPv6 (::1) or a host name
     #[arg(long, default_value = "127.0.0.1")]

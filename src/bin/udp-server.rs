@@ -10,7 +10,7 @@ use greeting::{Log, UdpServer, cli};
 
 /// Serves the greeting protocol over UDP, like the tutorial's SocketUdpServer.py.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(name = "udp-server", version, about)]
 struct Args {
     /// Address to listen on: IPv4, IPv6 (::1) or a host name
     #[arg(long, default_value = "127.0.0.1")]

@@ -1,0 +1,366 @@
+//! The real binaries, end to end: the console lines of the tutorial's transcripts, `--stdin`,
+//! `--port 0`, and one clear stderr line with the right exit code for every failure.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, UdpSocket};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+
+fn tcp_server(extra: &[&str]) -> std::io::Result<ServerProcess> {
+    let mut command = command("tcp-server");
+    command.args(["--port", "0"]).args(extra);
+    ServerProcess::start(command)
+}
+
+fn udp_server(extra: &[&str]) -> std::io::Result<ServerProcess> {
+    let mut command = command("udp-server");
+    command.args(["--port", "0"]).args(extra);
+    ServerProcess::start(command)
+}
+
+fn client(name: &str, port: u16, args: &[&str]) -> std::process::Command {
+    let mut command = command(name);
+    command.args(["--port", &port.to_string()]).args(args);
+    command
+}
+
+/// tcp-client against tcp-server prints the client transcript of the tutorial, and the server
+/// prints its own, line for line, naming the client's address.
+#[test]
+fn tcp_pair_prints_the_tutorial_transcripts() -> TestResult {
+    let server = tcp_server(&[])?;
+    assert_eq!(
+        server.stdout_line()?,
+        "TCPServer is waiting for connection..."
+    );
+    let out = run_client(client("tcp-client", server.addr.port(), &[]), b"")?;
+    assert_eq!(
+        out.stdout_text(),
+        "Welcome!\nHello, Jaber!\nHello, Katy!\nHello, Betty!\nHello, huangxin!\n"
+    );
+    assert_eq!((out.code, out.stderr.as_str()), (Some(0), ""));
+    let accepted = server.stdout_line()?;
+    let port = port_in(&accepted, "Accept new connection from ", "127.0.0.1", "...")
+        .ok_or(format!("unexpected line {accepted:?}"))?;
+    assert_eq!(
+        server.stdout_line()?,
+        format!("Connection from 127.0.0.1:{port} closed.")
+    );
+    Ok(())
+}
+
+/// udp-client against udp-server prints the UDP transcripts: the bound port, then one line per
+/// datagram from the same client port.
+#[test]
+fn udp_pair_prints_the_tutorial_transcripts() -> TestResult {
+    let server = udp_server(&[])?;
+    assert_eq!(
+        server.stdout_line()?,
+        format!("Bind UDP on {}...", server.addr.port())
+    );
+    let out = run_client(client("udp-client", server.addr.port(), &[]), b"")?;
+    assert_eq!(
+        out.stdout_text(),
+        "Hello, Michael!\nHello, Tracy!\nHello, Sarah!\n"
+    );
+    assert_eq!((out.code, out.stderr.as_str()), (Some(0), ""));
+    let first = server.stdout_line()?;
+    let port = port_in(&first, "Received from ", "127.0.0.1", ".")
+        .ok_or(format!("unexpected line {first:?}"))?;
+    for _ in 0..2 {
+        assert_eq!(
+            server.stdout_line()?,
+            format!("Received from 127.0.0.1:{port}.")
+        );
+    }
+    Ok(())
+}
+
+/// Names from arguments replace the defaults, for both clients, non-ASCII included.
+#[test]
+fn clients_greet_the_names_given() -> TestResult {
+    let tcp = tcp_server(&["--quiet"])?;
+    let out = run_client(client("tcp-client", tcp.addr.port(), &["Zoë", "黄鑫"]), b"")?;
+    assert_eq!(out.stdout_text(), "Welcome!\nHello, Zoë!\nHello, 黄鑫!\n");
+    let udp = udp_server(&["--quiet"])?;
+    let out = run_client(client("udp-client", udp.addr.port(), &["Ada"]), b"")?;
+    assert_eq!(out.stdout_text(), "Hello, Ada!\n");
+    Ok(())
+}
+
+/// `--stdin` reads one name per line (CRLF or LF, blank lines skipped); for TCP, `exit` ends it.
+#[test]
+fn clients_read_names_from_stdin() -> TestResult {
+    let tcp = tcp_server(&["--quiet"])?;
+    let input = b"Ada\r\n\nBob\nexit\nnever\n";
+    let out = run_client(client("tcp-client", tcp.addr.port(), &["--stdin"]), input)?;
+    assert_eq!(out.stdout_text(), "Welcome!\nHello, Ada!\nHello, Bob!\n");
+    assert_eq!(out.code, Some(0));
+    let udp = udp_server(&["--quiet"])?;
+    let out = run_client(
+        client("udp-client", udp.addr.port(), &["--stdin"]),
+        b"Cy\nDi",
+    )?;
+    assert_eq!(out.stdout_text(), "Hello, Cy!\nHello, Di!\n");
+    assert_eq!(out.code, Some(0));
+    Ok(())
+}
+
+/// `--quiet` keeps the start-up line but drops the per-connection lines.
+#[test]
+fn quiet_servers_print_only_the_start_up_line() -> TestResult {
+    let server = tcp_server(&["-q"])?;
+    assert_eq!(
+        server.stdout_line()?,
+        "TCPServer is waiting for connection..."
+    );
+    let out = run_client(client("tcp-client", server.addr.port(), &["Ada"]), b"")?;
+    assert_eq!(out.code, Some(0));
+    assert!(server.stdout_silent_for(Duration::from_millis(300)));
+    Ok(())
+}
+
+/// The servers take IPv6 and host names; the address actually bound is on stderr.
+#[test]
+fn servers_bind_ipv6_and_host_names() -> TestResult {
+    let named = ServerProcess::start({
+        let mut command = command("tcp-server");
+        command.args(["--host", "localhost", "--port", "0"]);
+        command
+    })?;
+    assert!(named.addr.ip().is_loopback());
+    if !has_ipv6() {
+        eprintln!("skipped the IPv6 half: this machine has no IPv6 loopback");
+        return Ok(());
+    }
+    let v6 = ServerProcess::start({
+        let mut command = command("udp-server");
+        command.args(["--host", "::1", "--port", "0"]);
+        command
+    })?;
+    assert_eq!(v6.addr.ip().to_string(), "::1");
+    let port = v6.addr.port().to_string();
+    let out = run_client(
+        {
+            let mut command = command("udp-client");
+            command.args(["--host", "::1", "--port", &port, "Ada"]);
+            command
+        },
+        b"",
+    )?;
+    assert_eq!(out.stdout_text(), "Hello, Ada!\n");
+    assert_eq!(v6.stdout_line()?, format!("Bind UDP on {port}..."));
+    let line = v6.stdout_line()?;
+    assert!(
+        port_in(&line, "Received from ", "[::1]", ".").is_some(),
+        "{line}"
+    );
+    Ok(())
+}
+
+/// A refused connection is one stderr line naming the address, and exit code 1.
+#[test]
+fn tcp_client_reports_a_refused_connection() -> TestResult {
+    let addr = closed_tcp_port()?;
+    let out = run_client(client("tcp-client", addr.port(), &[]), b"")?;
+    assert_eq!(out.code, Some(1));
+    assert_eq!(
+        out.stderr,
+        format!(
+            "tcp-client: failed to connect to 127.0.0.1:{}: Connection refused (os error 111)\n",
+            addr.port()
+        )
+    );
+    assert_eq!(out.stdout, b"");
+    Ok(())
+}
+
+/// A port already in use is one stderr line, exit 1, even with RUST_BACKTRACE set.
+#[test]
+fn servers_report_a_port_in_use_in_one_line() -> TestResult {
+    let taken = TcpListener::bind("127.0.0.1:0")?;
+    let port = taken.local_addr()?.port();
+    let mut command = command("tcp-server");
+    command
+        .args(["--port", &port.to_string()])
+        .env("RUST_BACKTRACE", "1");
+    let out = run_client(command, b"")?;
+    assert_eq!(out.code, Some(1));
+    assert_eq!(
+        out.stderr,
+        format!(
+            "tcp-server: failed to bind 127.0.0.1:{port}: Address already in use (os error 98)\n"
+        )
+    );
+    let taken = UdpSocket::bind("127.0.0.1:0")?;
+    let port = taken.local_addr()?.port();
+    let out = run_client(client("udp-server", port, &[]), b"")?;
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr
+            .starts_with(&format!("udp-server: failed to bind 127.0.0.1:{port}: "))
+    );
+    assert_eq!(out.stderr.lines().count(), 1);
+    Ok(())
+}
+
+/// A host name that does not resolve is one line naming it, exit 1.
+#[test]
+fn clients_report_an_unknown_host() -> TestResult {
+    let out = run_client(
+        client("tcp-client", 9, &["--host", "no-such-host.invalid"]),
+        b"",
+    )?;
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr
+            .starts_with("tcp-client: failed to connect to no-such-host.invalid:9: "),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.lines().count(), 1);
+    Ok(())
+}
+
+/// With no UDP server, the client says `no reply from ADDR after N tries` and exits 1.
+#[test]
+fn udp_client_reports_no_reply() -> TestResult {
+    let silent = UdpSocket::bind("127.0.0.1:0")?;
+    let port = silent.local_addr()?.port();
+    let out = run_client(
+        client(
+            "udp-client",
+            port,
+            &["--timeout", "100ms", "--retries", "1"],
+        ),
+        b"",
+    )?;
+    assert_eq!(out.code, Some(1));
+    assert_eq!(
+        out.stderr,
+        format!("udp-client: no reply from 127.0.0.1:{port} after 2 tries\n")
+    );
+    Ok(())
+}
+
+/// Bad arguments get clap's usage error and exit code 2, never a panic.
+#[test]
+fn bad_arguments_are_usage_errors() -> TestResult {
+    let cases: &[(&str, &[&str])] = &[
+        ("tcp-server", &["--port", "70000"]),
+        ("tcp-server", &["--delay", "soon"]),
+        ("tcp-server", &["--max-connections", "0"]),
+        ("udp-server", &["--port", "-1"]),
+        ("tcp-client", &["--timeout", "0"]),
+        ("tcp-client", &["exit"]),
+        ("tcp-client", &[""]),
+        ("tcp-client", &["--stdin", "Ada"]),
+        ("udp-client", &["--retries", "many"]),
+        ("udp-client", &["--bogus"]),
+    ];
+    for (name, args) in cases {
+        let mut command = command(name);
+        command.args(*args);
+        let out = run_client(command, b"")?;
+        assert_eq!(out.code, Some(2), "{name} {args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.starts_with("error: "),
+            "{name} {args:?}: {}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    }
+    Ok(())
+}
+
+/// `--help` shows the defaults and `--version` the version, both with exit code 0.
+#[test]
+fn help_shows_defaults_and_version_works() -> TestResult {
+    let mut help = command("tcp-server");
+    help.arg("--help");
+    let out = run_client(help, b"")?;
+    assert_eq!(out.code, Some(0));
+    let text = out.stdout_text();
+    for default in [
+        "[default: 9999]",
+        "[default: 127.0.0.1]",
+        "[default: 5m]",
+        "[default: 1024]",
+    ] {
+        assert!(text.contains(default), "missing {default} in\n{text}");
+    }
+    let mut version = command("udp-client");
+    version.arg("--version");
+    let out = run_client(version, b"")?;
+    assert_eq!(
+        out.stdout_text(),
+        format!("udp-client {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    Ok(())
+}
+
+/// A reader that goes away (`| head -1`) ends the client quietly, not with a panic.
+#[test]
+fn a_closed_stdout_ends_the_client_quietly() -> TestResult {
+    let server = tcp_server(&["--quiet"])?;
+    let mut child = client("tcp-client", server.addr.port(), &["--stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stdout = child.stdout.take().ok_or("stdout is piped")?;
+    let mut first = [0; 9];
+    stdout.read_exact(&mut first)?;
+    assert_eq!(&first, b"Welcome!\n");
+    drop(stdout);
+    let mut stdin = child.stdin.take().ok_or("stdin is piped")?;
+    // The first reply fails to print; the rest of the input may or may not be read.
+    let _ = stdin.write_all(b"Ada\nBob\nCy\n");
+    drop(stdin);
+    let code = wait_with_deadline(&mut child, TIMEOUT)?;
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .ok_or("stderr is piped")?
+        .read_to_string(&mut stderr)?;
+    assert_eq!((code, stderr.as_str()), (Some(0), ""));
+    Ok(())
+}
+
+/// Server lines reach a pipe promptly, not only when a buffer fills or the server exits.
+#[test]
+fn server_lines_reach_a_pipe_promptly() -> TestResult {
+    let server = udp_server(&[])?;
+    server.stdout_line()?;
+    let socket = udp_socket()?;
+    socket.send_to(b"Ada", server.addr)?;
+    let mut buf = [0; 32];
+    socket.recv_from(&mut buf)?;
+    // stdout_line waits at most TIMEOUT; the flush delay is 50 ms.
+    let line = server.stdout_line()?;
+    assert!(line.starts_with("Received from 127.0.0.1:"), "{line}");
+    Ok(())
+}
+
+/// The original client's pacing: with `--delay`, each reply waits, and the client still prints
+/// the full transcript.
+#[test]
+fn delay_paces_the_binary_pair() -> TestResult {
+    let server = tcp_server(&["--delay", "100ms", "--quiet"])?;
+    let started = std::time::Instant::now();
+    let out = run_client(
+        client("tcp-client", server.addr.port(), &["A", "B", "C"]),
+        b"",
+    )?;
+    assert_eq!(
+        out.stdout_text(),
+        "Welcome!\nHello, A!\nHello, B!\nHello, C!\n"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    Ok(())
+}

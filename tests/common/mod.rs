@@ -1,0 +1,332 @@
+//! Shared test support: in-process servers on 127.0.0.1:0, raw clients with read timeouts, and
+//! real server binaries whose output lines can be awaited with a deadline.
+
+#![allow(dead_code)] // Each test crate uses its own part of this module.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use greeting::{Log, StopHandle, TcpServer, UdpServer};
+
+/// How long any single wait in a test may take before it counts as a failure.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+pub type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+pub type Running = (SocketAddr, StopHandle, JoinHandle<io::Result<()>>);
+
+/// Starts `server` (already bound and configured) on a thread of its own.
+pub fn start_tcp(server: TcpServer) -> io::Result<Running> {
+    let addr = server.local_addr()?;
+    let stop = server.stop_handle();
+    Ok((addr, stop, thread::spawn(move || server.run())))
+}
+
+/// Starts a default TCP server on 127.0.0.1:0.
+pub fn start_tcp_server() -> io::Result<Running> {
+    start_tcp(TcpServer::bind("127.0.0.1:0")?)
+}
+
+/// Starts `server` (already bound and configured) on a thread of its own.
+pub fn start_udp(server: UdpServer) -> io::Result<Running> {
+    let addr = server.local_addr()?;
+    let stop = server.stop_handle();
+    Ok((addr, stop, thread::spawn(move || server.run())))
+}
+
+/// Starts a default UDP server on 127.0.0.1:0.
+pub fn start_udp_server() -> io::Result<Running> {
+    start_udp(UdpServer::bind("127.0.0.1:0")?)
+}
+
+/// Stops a server started by this module and checks that `run` returned cleanly.
+pub fn stop(running: Running) -> TestResult {
+    let (_, stop, handle) = running;
+    stop.stop();
+    handle.join().expect("server thread should not panic")?;
+    Ok(())
+}
+
+/// Connects a raw TCP client with read and write timeouts.
+pub fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;
+    stream.set_read_timeout(Some(TIMEOUT))?;
+    stream.set_write_timeout(Some(TIMEOUT))?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Connects and checks that the server's first words are exactly `Welcome!`.
+pub fn connect_welcomed(addr: SocketAddr) -> io::Result<TcpStream> {
+    let mut stream = connect(addr)?;
+    let welcome = read_n(&mut stream, 8)?;
+    assert_eq!(welcome, b"Welcome!");
+    Ok(stream)
+}
+
+/// Reads exactly `n` bytes.
+pub fn read_n(stream: &mut impl Read, n: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0; n];
+    stream.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+/// Sends `request` and reads a reply of exactly `expected.len()` bytes, returning it.
+pub fn exchange(stream: &mut TcpStream, request: &[u8], expected: &[u8]) -> io::Result<Vec<u8>> {
+    stream.write_all(request)?;
+    read_n(stream, expected.len())
+}
+
+/// Reads until the peer closes, returning everything after what was already read.
+pub fn read_to_close(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest)?;
+    Ok(rest)
+}
+
+/// Returns true when the peer has closed (a read gives 0 or a reset), false if bytes came.
+pub fn is_closed(stream: &mut TcpStream) -> io::Result<bool> {
+    let mut byte = [0; 1];
+    match stream.read(&mut byte) {
+        Ok(0) => Ok(true),
+        Ok(_) => Ok(false),
+        Err(err) if err.kind() == io::ErrorKind::ConnectionReset => Ok(true),
+        Err(err) => Err(err),
+    }
+}
+
+/// A UDP socket on 127.0.0.1:0 with a read timeout.
+pub fn udp_socket() -> io::Result<UdpSocket> {
+    let socket = UdpSocket::bind("127.0.0.1:0")?;
+    socket.set_read_timeout(Some(TIMEOUT))?;
+    Ok(socket)
+}
+
+/// An address on 127.0.0.1 where nothing listens: a port the OS just gave and took back.
+pub fn closed_tcp_port() -> io::Result<SocketAddr> {
+    TcpListener::bind("127.0.0.1:0")?.local_addr()
+}
+
+/// Returns whether this machine has an IPv6 loopback to test on.
+pub fn has_ipv6() -> bool {
+    TcpListener::bind("[::1]:0").is_ok()
+}
+
+/// The path of one of the crate's binaries.
+pub fn bin(name: &str) -> &'static str {
+    match name {
+        "tcp-server" => env!("CARGO_BIN_EXE_tcp-server"),
+        "tcp-client" => env!("CARGO_BIN_EXE_tcp-client"),
+        "udp-server" => env!("CARGO_BIN_EXE_udp-server"),
+        "udp-client" => env!("CARGO_BIN_EXE_udp-client"),
+        other => panic!("no binary named {other}"),
+    }
+}
+
+/// A command for one of the crate's binaries, with a clean environment for backtraces.
+pub fn command(name: &str) -> Command {
+    let mut command = Command::new(bin(name));
+    command
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE");
+    command
+}
+
+/// Runs a client binary to completion with a deadline, feeding it `stdin`.
+pub fn run_client(mut command: Command, stdin: &[u8]) -> io::Result<Output> {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut input = child.stdin.take().expect("stdin is piped");
+    let stdin = stdin.to_vec();
+    let feeder = thread::spawn(move || {
+        // The client may exit without reading it all; that is its business.
+        let _ = input.write_all(&stdin);
+    });
+    let out = pipe_reader(child.stdout.take().expect("stdout is piped"));
+    let err = pipe_reader(child.stderr.take().expect("stderr is piped"));
+    let status = wait_with_deadline(&mut child, TIMEOUT * 3)?;
+    feeder.join().expect("stdin feeder should not panic");
+    Ok(Output {
+        code: status,
+        stdout: out.join().expect("stdout reader should not panic"),
+        stderr: String::from_utf8_lossy(&err.join().expect("stderr reader should not panic"))
+            .into_owned(),
+    })
+}
+
+/// What a finished binary left behind.
+#[derive(Debug)]
+pub struct Output {
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+fn pipe_reader(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut all = Vec::new();
+        let _ = pipe.read_to_end(&mut all);
+        all
+    })
+}
+
+/// Waits for `child`, killing it and failing if it takes longer than `limit`.
+pub fn wait_with_deadline(child: &mut Child, limit: Duration) -> io::Result<Option<i32>> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status.code());
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("process did not finish within {limit:?}"),
+            ));
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A server binary running in the background, killed when dropped.
+pub struct ServerProcess {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub stdin: Option<ChildStdin>,
+    stdout: Receiver<String>,
+    stderr: Receiver<String>,
+}
+
+impl ServerProcess {
+    /// Starts `command` and waits for its `listening on ADDR` line.
+    pub fn start(mut command: Command) -> io::Result<Self> {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let stdout = line_channel(child.stdout.take().expect("stdout is piped"));
+        let stderr = line_channel(child.stderr.take().expect("stderr is piped"));
+        let mut server = ServerProcess {
+            child,
+            addr: "0.0.0.0:0".parse().expect("a valid address"),
+            stdin: None,
+            stdout,
+            stderr,
+        };
+        let line = server.stderr_line()?;
+        let addr = line.strip_prefix("listening on ").ok_or_else(|| {
+            io::Error::other(format!("expected 'listening on ADDR', got {line:?}"))
+        })?;
+        server.addr = addr.parse().map_err(io::Error::other)?;
+        Ok(server)
+    }
+
+    /// The next stdout line, waiting at most [`TIMEOUT`].
+    pub fn stdout_line(&self) -> io::Result<String> {
+        next_line(&self.stdout, "stdout")
+    }
+
+    /// The next stderr line, waiting at most [`TIMEOUT`].
+    pub fn stderr_line(&self) -> io::Result<String> {
+        next_line(&self.stderr, "stderr")
+    }
+
+    /// Returns true if no stdout line comes within `wait`.
+    pub fn stdout_silent_for(&self, wait: Duration) -> bool {
+        matches!(
+            self.stdout.recv_timeout(wait),
+            Err(RecvTimeoutError::Timeout)
+        )
+    }
+
+    /// Returns true if no stderr line comes within `wait`.
+    pub fn stderr_silent_for(&self, wait: Duration) -> bool {
+        matches!(
+            self.stderr.recv_timeout(wait),
+            Err(RecvTimeoutError::Timeout)
+        )
+    }
+
+    /// The process id, for reading `/proc/<pid>/…`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn line_channel(pipe: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+fn next_line(lines: &Receiver<String>, which: &str) -> io::Result<String> {
+    lines.recv_timeout(TIMEOUT).map_err(|err| {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no {which} line from the server: {err}"),
+        )
+    })
+}
+
+/// Returns whether `line` is `prefix` + `IP:PORT` + `suffix` with the given IP, and the port.
+pub fn port_in(line: &str, prefix: &str, ip: &str, suffix: &str) -> Option<u16> {
+    let rest = line.strip_prefix(prefix)?.strip_suffix(suffix)?;
+    let port = rest.strip_prefix(ip)?.strip_prefix(':')?;
+    port.parse().ok()
+}
+
+/// A writer that keeps what it is given.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .lock()
+            .expect("log capture lock")
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A log that keeps its lines, and a function that returns what it has written so far (call it
+/// after the server has stopped, which flushes the log).
+pub fn capture_log() -> (Log, impl Fn() -> Result<String, std::string::FromUtf8Error>) {
+    let captured = Captured::default();
+    let log = Log::to_writer(captured.clone());
+    let lines = move || String::from_utf8(captured.0.lock().expect("log capture lock").clone());
+    (log, lines)
+}

@@ -1,0 +1,317 @@
+//! The TCP server and client, in process: the wire bytes of both framing modes, concurrency, the
+//! log lines, and the client's handling of replies that come in pieces or not at all.
+
+mod common;
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpListener};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use greeting::{TcpClient, TcpServer};
+
+/// A client that speaks like the original (bare names, then `exit`) gets the original's replies,
+/// and `exit` makes the server close the connection.
+#[test]
+fn original_style_session_gets_the_original_replies() -> TestResult {
+    let server = start_tcp_server()?;
+    let mut stream = connect_welcomed(server.0)?;
+    for name in ["Jaber", "Katy", "Betty", "huangxin"] {
+        let expected = format!("Hello, {name}!");
+        assert_eq!(
+            exchange(&mut stream, name.as_bytes(), expected.as_bytes())?,
+            expected.as_bytes()
+        );
+    }
+    stream.write_all(b"exit")?;
+    assert_eq!(read_to_close(&mut stream)?, b"");
+    stop(server)
+}
+
+/// Ending the stream ends the connection: the server closes its side too.
+#[test]
+fn end_of_stream_closes_the_connection() -> TestResult {
+    let server = start_tcp_server()?;
+    let mut stream = connect_welcomed(server.0)?;
+    exchange(&mut stream, b"Ada", b"Hello, Ada!")?;
+    stream.shutdown(Shutdown::Write)?;
+    assert_eq!(read_to_close(&mut stream)?, b"");
+    stop(server)
+}
+
+/// A newline switches to line mode: each line is answered with its own line ending, CRLF or LF.
+#[test]
+fn lines_are_answered_with_their_own_endings() -> TestResult {
+    let server = start_tcp_server()?;
+    let mut stream = connect_welcomed(server.0)?;
+    assert_eq!(
+        exchange(&mut stream, b"Bob\n", b"Hello, Bob!\n")?,
+        b"Hello, Bob!\n"
+    );
+    assert_eq!(
+        exchange(&mut stream, b"Amy\r\n", b"Hello, Amy!\r\n")?,
+        b"Hello, Amy!\r\n"
+    );
+    stream.write_all(b"exit\r\n")?;
+    assert_eq!(read_to_close(&mut stream)?, b"");
+    stop(server)
+}
+
+/// Several lines in one write are several messages; the replies come back in order.
+#[test]
+fn pipelined_lines_get_one_reply_each_in_order() -> TestResult {
+    let server = start_tcp_server()?;
+    let mut stream = connect_welcomed(server.0)?;
+    stream.write_all(b"a\nb\r\n\nc\nexit\nnever\n")?;
+    assert_eq!(
+        read_to_close(&mut stream)?,
+        b"Hello, a!\nHello, b!\r\nHello, !\nHello, c!\n"
+    );
+    stop(server)
+}
+
+/// A line split across writes is answered once, when its end arrives; a raw message before the
+/// first newline is still answered raw.
+#[test]
+fn a_split_line_waits_for_its_end() -> TestResult {
+    let server = start_tcp_server()?;
+    let mut stream = connect_welcomed(server.0)?;
+    assert_eq!(
+        exchange(&mut stream, b"raw", b"Hello, raw!")?,
+        b"Hello, raw!"
+    );
+    exchange(&mut stream, b"x\n", b"Hello, x!\n")?;
+    stream.write_all(b"huang")?;
+    stream.set_read_timeout(Some(Duration::from_millis(200)))?;
+    let early = read_n(&mut stream, 1);
+    assert!(early.is_err(), "a partial line was answered: {early:?}");
+    stream.set_read_timeout(Some(TIMEOUT))?;
+    assert_eq!(
+        exchange(&mut stream, b"xin\n", b"Hello, huangxin!\n")?,
+        b"Hello, huangxin!\n"
+    );
+    stop(server)
+}
+
+/// A partial line left when the peer half-closes is still answered, without a line ending.
+#[test]
+fn a_partial_line_at_end_of_stream_is_answered() -> TestResult {
+    let server = start_tcp_server()?;
+    let mut stream = connect_welcomed(server.0)?;
+    stream.write_all(b"Bob\nAmy")?;
+    stream.shutdown(Shutdown::Write)?;
+    assert_eq!(read_to_close(&mut stream)?, b"Hello, Bob!\nHello, Amy!");
+    stop(server)
+}
+
+/// Invalid UTF-8 is echoed byte for byte and the connection goes on (the original's thread dies).
+#[test]
+fn invalid_utf8_is_echoed_and_the_connection_survives() -> TestResult {
+    let server = start_tcp_server()?;
+    let mut stream = connect_welcomed(server.0)?;
+    assert_eq!(
+        exchange(&mut stream, b"\xff\xfe", b"Hello, \xff\xfe!")?,
+        b"Hello, \xff\xfe!"
+    );
+    assert_eq!(
+        exchange(&mut stream, b"Zo\xc3\xab\n", b"Hello, Zo\xc3\xab!\n")?,
+        "Hello, Zoë!\n".as_bytes()
+    );
+    assert_eq!(
+        exchange(&mut stream, b"\xc3\n", b"Hello, \xc3!\n")?,
+        b"Hello, \xc3!\n"
+    );
+    stop(server)
+}
+
+/// The library client greets non-ASCII names and says exit; the server then closes.
+#[test]
+fn the_client_greets_names_and_exits() -> TestResult {
+    let server = start_tcp_server()?;
+    let (mut client, welcome) = TcpClient::connect(server.0, TIMEOUT)?;
+    assert_eq!(welcome, b"Welcome!");
+    assert_eq!(client.greet("黄鑫".as_bytes())?, "Hello, 黄鑫!".as_bytes());
+    assert_eq!(client.greet(b"a b\tc")?, b"Hello, a b\tc!");
+    client.exit()?;
+    stop(server)
+}
+
+/// Clients against a server with a delay are served at once, each on its own thread: four
+/// clients of two names each take about as long as one, not four times as long.
+#[test]
+fn clients_are_served_concurrently_despite_the_delay() -> TestResult {
+    let delay = Duration::from_millis(400);
+    let server = start_tcp(TcpServer::bind("127.0.0.1:0")?.delay(delay))?;
+    let addr = server.0;
+    let started = Instant::now();
+    let clients: Vec<_> = (0..4)
+        .map(|i| {
+            thread::spawn(move || -> io::Result<()> {
+                let (mut client, _) = TcpClient::connect(addr, TIMEOUT)?;
+                for round in 0..2 {
+                    let name = format!("c{i}r{round}");
+                    assert_eq!(
+                        client.greet(name.as_bytes())?,
+                        format!("Hello, {name}!").as_bytes()
+                    );
+                }
+                client.exit()
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("client thread should not panic")?;
+    }
+    let elapsed = started.elapsed();
+    // One client alone needs 2 delays (0.8 s); served one after another they would need 3.2 s.
+    assert!(
+        elapsed >= delay * 2,
+        "{elapsed:?}: the delay was not applied"
+    );
+    assert!(
+        elapsed < delay * 6,
+        "{elapsed:?}: clients were not served concurrently"
+    );
+    stop(server)
+}
+
+/// Every pipelined line waits its own delay, as the original paces each reply.
+#[test]
+fn the_delay_paces_each_reply() -> TestResult {
+    let delay = Duration::from_millis(150);
+    let server = start_tcp(TcpServer::bind("127.0.0.1:0")?.delay(delay))?;
+    let mut stream = connect_welcomed(server.0)?;
+    let started = Instant::now();
+    stream.write_all(b"a\nb\nc\n")?;
+    assert_eq!(
+        read_n(&mut stream, 30)?,
+        b"Hello, a!\nHello, b!\nHello, c!\n"
+    );
+    assert!(started.elapsed() >= delay * 3, "{:?}", started.elapsed());
+    stop(server)
+}
+
+/// The server logs the original's two lines per connection, naming the client's own address.
+#[test]
+fn each_connection_is_logged_like_the_original() -> TestResult {
+    let (log, lines) = capture_log();
+    let server = start_tcp(TcpServer::bind("127.0.0.1:0")?.log(log))?;
+    let mut stream = connect_welcomed(server.0)?;
+    let port = stream.local_addr()?.port();
+    stream.write_all(b"exit")?;
+    assert_eq!(read_to_close(&mut stream)?, b"");
+    stop(server)?;
+    assert_eq!(
+        lines()?,
+        format!(
+            "Accept new connection from 127.0.0.1:{port}...\nConnection from 127.0.0.1:{port} closed.\n"
+        )
+    );
+    Ok(())
+}
+
+/// The server works on the IPv6 loopback too.
+#[test]
+fn ipv6_clients_are_greeted() -> TestResult {
+    if !has_ipv6() {
+        eprintln!("skipped: this machine has no IPv6 loopback");
+        return Ok(());
+    }
+    let server = start_tcp(TcpServer::bind("[::1]:0")?)?;
+    assert!(server.0.is_ipv6());
+    let (mut client, welcome) = TcpClient::connect(server.0, TIMEOUT)?;
+    assert_eq!(welcome, b"Welcome!");
+    assert_eq!(client.greet(b"Ada")?, b"Hello, Ada!");
+    client.exit()?;
+    stop(server)
+}
+
+/// A fake server that sends `script` pieces with pauses between them, then closes; returns its
+/// address.
+fn scripted_server(script: &'static [&'static [u8]]) -> io::Result<std::net::SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    thread::spawn(move || -> io::Result<()> {
+        let (mut stream, _) = listener.accept()?;
+        stream.set_nodelay(true)?;
+        for piece in script {
+            stream.write_all(piece)?;
+            thread::sleep(Duration::from_millis(30));
+        }
+        // Take what the client sent, so the close is a clean FIN rather than a reset.
+        stream.set_read_timeout(Some(Duration::from_millis(300)))?;
+        let _ = stream.read(&mut [0; 64]);
+        Ok(())
+    });
+    Ok(addr)
+}
+
+/// A welcome and a reply that arrive in pieces are put together before the client returns them.
+#[test]
+fn the_client_reassembles_replies_sent_in_pieces() -> TestResult {
+    let addr = scripted_server(&[b"Wel", b"come!", b"Hel", b"lo, A", b"da!"])?;
+    let (mut client, welcome) = TcpClient::connect(addr, TIMEOUT)?;
+    assert_eq!(welcome, b"Welcome!");
+    assert_eq!(client.greet(b"Ada")?, b"Hello, Ada!");
+    Ok(())
+}
+
+/// A reply that is not the greeting asked for is an `InvalidData` error that shows what came.
+#[test]
+fn the_client_rejects_a_wrong_reply() -> TestResult {
+    let addr = scripted_server(&[b"Welcome!", b"Hello, Bob!"])?;
+    let (mut client, _) = TcpClient::connect(addr, TIMEOUT)?;
+    let err = client.greet(b"Ada").unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    assert_eq!(
+        err.to_string(),
+        r#"expected "Hello, Ada!" but got "Hello, Bob!""#
+    );
+    Ok(())
+}
+
+/// A server that hangs up in the middle of a reply gives `UnexpectedEof`, not a hang.
+#[test]
+fn the_client_reports_a_hang_up_mid_reply() -> TestResult {
+    let addr = scripted_server(&[b"Welcome!", b"Hello, A"])?;
+    let (mut client, _) = TcpClient::connect(addr, TIMEOUT)?;
+    let err = client.greet(b"Ada").unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    assert_eq!(err.to_string(), r#"closed the connection after "Hello, A""#);
+    Ok(())
+}
+
+/// A server that says nothing makes the client fail with a timeout that names the limit.
+#[test]
+fn the_client_times_out_on_a_silent_server() -> TestResult {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let started = Instant::now();
+    let err = TcpClient::connect(listener.local_addr()?, Duration::from_millis(200)).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    assert_eq!(err.to_string(), "no answer within 200ms");
+    assert!(started.elapsed() < TIMEOUT);
+    Ok(())
+}
+
+/// Names the protocol cannot carry bare are refused before anything is sent.
+#[test]
+fn the_client_refuses_names_it_cannot_send() -> TestResult {
+    let server = start_tcp_server()?;
+    let (mut client, _) = TcpClient::connect(server.0, TIMEOUT)?;
+    for bad in [&b""[..], b"exit", b"two\nlines"] {
+        assert_eq!(
+            client.greet(bad).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+    }
+    assert_eq!(client.greet(b"still here")?, b"Hello, still here!");
+    stop(server)
+}
+
+/// `stop` ends `run` even when no client ever connected.
+#[test]
+fn stop_ends_an_idle_server() -> TestResult {
+    let server = start_tcp_server()?;
+    stop(server)
+}

@@ -1,0 +1,186 @@
+//! The UDP server and client, in process: one datagram each way, empty and maximum-size
+//! datagrams, oversize replies, the log line, and the client's filtering and retries.
+
+mod common;
+
+use std::io;
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+use common::*;
+use greeting::udp::MAX_DATAGRAM;
+use greeting::{UdpClient, UdpServer};
+
+/// Sends `payload` to `server` from `socket` and returns the reply's bytes.
+fn ask(socket: &UdpSocket, server: std::net::SocketAddr, payload: &[u8]) -> io::Result<Vec<u8>> {
+    socket.send_to(payload, server)?;
+    let mut buf = vec![0; 70_000];
+    let (n, from) = socket.recv_from(&mut buf)?;
+    assert_eq!(from, server, "the reply came from somewhere else");
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// Each datagram gets `Hello, ` + datagram + `!`, sent back to its sender.
+#[test]
+fn each_datagram_is_greeted() -> TestResult {
+    let server = start_udp_server()?;
+    let socket = udp_socket()?;
+    for name in ["Michael", "Tracy", "Sarah"] {
+        assert_eq!(
+            ask(&socket, server.0, name.as_bytes())?,
+            format!("Hello, {name}!").as_bytes()
+        );
+    }
+    stop(server)
+}
+
+/// Bytes are bytes: invalid UTF-8 and newlines come back as they went.
+#[test]
+fn datagrams_are_echoed_byte_for_byte() -> TestResult {
+    let server = start_udp_server()?;
+    let socket = udp_socket()?;
+    assert_eq!(
+        ask(&socket, server.0, b"\xff\n\x00")?,
+        b"Hello, \xff\n\x00!"
+    );
+    stop(server)
+}
+
+/// A zero-length datagram is answered with `Hello, !`.
+#[test]
+fn an_empty_datagram_is_answered() -> TestResult {
+    let server = start_udp_server()?;
+    let socket = udp_socket()?;
+    assert_eq!(ask(&socket, server.0, b"")?, b"Hello, !");
+    stop(server)
+}
+
+/// The largest datagram whose reply still fits is answered in full; a reply that would not fit
+/// is dropped, not truncated, and the server goes on answering.
+#[test]
+fn oversize_replies_are_dropped_not_truncated() -> TestResult {
+    let server = start_udp_server()?;
+    let socket = udp_socket()?;
+    let fits = vec![b'a'; MAX_DATAGRAM - 8];
+    let reply = ask(&socket, server.0, &fits)?;
+    assert_eq!(reply.len(), MAX_DATAGRAM);
+    assert_eq!(
+        (&reply[..7], &reply[reply.len() - 1..]),
+        (&b"Hello, "[..], &b"!"[..])
+    );
+
+    let too_big = vec![b'b'; MAX_DATAGRAM];
+    socket.send_to(&too_big, server.0)?;
+    // The next reply must be the one to the small datagram: the big one got none.
+    assert_eq!(ask(&socket, server.0, b"after")?, b"Hello, after!");
+    stop(server)
+}
+
+/// The server logs the original's line for each datagram, naming the sender.
+#[test]
+fn each_datagram_is_logged_like_the_original() -> TestResult {
+    let (log, lines) = capture_log();
+    let server = start_udp(UdpServer::bind("127.0.0.1:0")?.log(log))?;
+    let socket = udp_socket()?;
+    ask(&socket, server.0, b"Michael")?;
+    ask(&socket, server.0, b"Tracy")?;
+    stop(server)?;
+    let port = socket.local_addr()?.port();
+    assert_eq!(
+        lines()?,
+        format!("Received from 127.0.0.1:{port}.\nReceived from 127.0.0.1:{port}.\n")
+    );
+    Ok(())
+}
+
+/// The library client returns each reply; names may be empty or non-ASCII.
+#[test]
+fn the_client_gets_each_reply() -> TestResult {
+    let server = start_udp_server()?;
+    let mut client = UdpClient::connect(server.0, TIMEOUT, 0)?;
+    assert_eq!(client.request(b"Michael")?, b"Hello, Michael!");
+    assert_eq!(client.request("Zoë".as_bytes())?, "Hello, Zoë!".as_bytes());
+    assert_eq!(client.request(b"")?, b"Hello, !");
+    stop(server)
+}
+
+/// With nobody answering, the client gives up after 1 + retries tries, each one timeout long.
+#[test]
+fn the_client_gives_up_after_its_retries() -> TestResult {
+    let silent = udp_socket()?;
+    let addr = silent.local_addr()?;
+    let timeout = Duration::from_millis(100);
+    let mut client = UdpClient::connect(addr, timeout, 2)?;
+    let started = Instant::now();
+    let err = client.request(b"Ada").unwrap_err();
+    let elapsed = started.elapsed();
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    assert_eq!(
+        err.to_string(),
+        format!("no reply from {addr} after 3 tries")
+    );
+    assert!(elapsed >= timeout * 3 && elapsed < TIMEOUT, "{elapsed:?}");
+    // Each try sent the name once.
+    let mut buf = [0; 16];
+    for _ in 0..3 {
+        let (n, _) = silent.recv_from(&mut buf)?;
+        assert_eq!(&buf[..n], b"Ada");
+    }
+    Ok(())
+}
+
+/// A reply for another name (a late answer to an earlier try) is discarded: only the greeting for
+/// the name in flight is accepted.
+#[test]
+fn the_client_ignores_replies_for_other_names() -> TestResult {
+    let fake = udp_socket()?;
+    let mut client = UdpClient::connect(fake.local_addr()?, TIMEOUT, 0)?;
+    let answering = std::thread::spawn(move || -> io::Result<()> {
+        let mut buf = [0; 64];
+        let (_, peer) = fake.recv_from(&mut buf)?;
+        fake.send_to(b"Hello, Michael!", peer)?;
+        fake.send_to(b"garbage", peer)?;
+        fake.send_to(b"Hello, Tracy!", peer)?;
+        Ok(())
+    });
+    assert_eq!(client.request(b"Tracy")?, b"Hello, Tracy!");
+    answering.join().expect("fake server should not panic")?;
+    Ok(())
+}
+
+/// Datagrams from a port below 1024 are never answered: that is how reflection loops start.
+#[test]
+fn the_server_ignores_privileged_source_ports() -> TestResult {
+    // Binding a low port needs root; without it there is nothing to test from.
+    let low = (900..1000).find_map(|port| UdpSocket::bind(("127.0.0.1", port)).ok());
+    let Some(low) = low else {
+        eprintln!("skipped: cannot bind a port below 1024 here (not root)");
+        return Ok(());
+    };
+    low.set_read_timeout(Some(Duration::from_millis(300)))?;
+    let server = start_udp_server()?;
+    low.send_to(b"forged", server.0)?;
+    let mut buf = [0; 64];
+    let answer = low.recv_from(&mut buf);
+    assert!(
+        answer.is_err(),
+        "a privileged port was answered: {answer:?}"
+    );
+    // A normal client is still served.
+    assert_eq!(ask(&udp_socket()?, server.0, b"x")?, b"Hello, x!");
+    stop(server)
+}
+
+/// The server works on the IPv6 loopback too.
+#[test]
+fn ipv6_datagrams_are_greeted() -> TestResult {
+    if !has_ipv6() {
+        eprintln!("skipped: this machine has no IPv6 loopback");
+        return Ok(());
+    }
+    let server = start_udp(UdpServer::bind("[::1]:0")?)?;
+    let mut client = UdpClient::connect(server.0, TIMEOUT, 0)?;
+    assert_eq!(client.request(b"Sarah")?, b"Hello, Sarah!");
+    stop(server)
+}
