@@ -364,3 +364,54 @@ fn delay_paces_the_binary_pair() -> TestResult {
     assert!(started.elapsed() >= Duration::from_millis(300));
     Ok(())
 }
+
+/// Runs an external tool with `stdin`, or returns None (and says so) when it is not installed.
+fn external(tool: &str, args: &[&str], stdin: &[u8]) -> std::io::Result<Option<Output>> {
+    let mut command = std::process::Command::new(tool);
+    command.args(args);
+    match run_client(command, stdin) {
+        Ok(out) => Ok(Some(out)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("skipped: {tool} is not installed (.ci/run installs it)");
+            Ok(None)
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// OpenBSD nc is a line client: pipelined CRLF and LF lines each get their reply, and closing
+/// its sending side (-N) ends the session.
+#[test]
+fn nc_is_a_client() -> TestResult {
+    let server = tcp_server(&["--quiet"])?;
+    let port = server.addr.port().to_string();
+    let Some(out) = external(
+        "nc",
+        &["-N", "127.0.0.1", &port],
+        b"Ada\r\nZo\xc3\xab\nexit\n",
+    )?
+    else {
+        return Ok(());
+    };
+    assert_eq!(out.stdout_text(), "Welcome!Hello, Ada!\r\nHello, Zoë!\n");
+    assert_eq!(out.code, Some(0));
+    let udp = udp_server(&["--quiet"])?;
+    let port = udp.addr.port().to_string();
+    let out =
+        external("nc", &["-u", "-w1", "127.0.0.1", &port], b"Michael")?.ok_or("nc vanished")?;
+    assert_eq!(out.stdout_text(), "Hello, Michael!");
+    Ok(())
+}
+
+/// socat is a line client too, and so is the library's view of a CRLF-sending telnet.
+#[test]
+fn socat_is_a_client() -> TestResult {
+    let server = tcp_server(&["--quiet"])?;
+    let target = format!("TCP:127.0.0.1:{}", server.addr.port());
+    let Some(out) = external("socat", &["-", &target], b"Ada\nBob\n")? else {
+        return Ok(());
+    };
+    assert_eq!(out.stdout_text(), "Welcome!Hello, Ada!\nHello, Bob!\n");
+    assert_eq!(out.code, Some(0));
+    Ok(())
+}

@@ -330,3 +330,178 @@ pub fn capture_log() -> (Log, impl Fn() -> Result<String, std::string::FromUtf8E
     let lines = move || String::from_utf8(captured.0.lock().expect("log capture lock").clone());
     (log, lines)
 }
+
+/// Reads a number field (`Threads`, `VmRSS`, `VmHWM`, in kB for sizes) of `/proc/<pid>/status`.
+pub fn proc_status(pid: u32, field: &str) -> io::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| {
+            let value = line.strip_prefix(field)?.strip_prefix(':')?;
+            value.split_whitespace().next()?.parse().ok()
+        })
+        .ok_or_else(|| io::Error::other(format!("no {field} in /proc/{pid}/status")))
+}
+
+/// Counts the open file descriptors of a process.
+pub fn fd_count(pid: u32) -> io::Result<usize> {
+    Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count())
+}
+
+/// Polls `check` every 20 ms until it returns true, for at most `limit`; returns its last answer.
+pub fn eventually(
+    limit: Duration,
+    mut check: impl FnMut() -> io::Result<bool>,
+) -> io::Result<bool> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if check()? {
+            return Ok(true);
+        }
+        if Instant::now() > deadline {
+            return Ok(false);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A small deterministic random number generator (xorshift), so a fault pattern repeats.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.max(1))
+    }
+
+    /// Returns true with a probability of `percent` in 100.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % 100 < percent
+    }
+}
+
+/// What a [`FaultyProxy`] did to the datagrams it carried, for a test to check that each fault
+/// really happened.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Faults {
+    pub dropped: u32,
+    pub duplicated: u32,
+    pub reordered: u32,
+    pub forged: u32,
+}
+
+/// A UDP proxy between one client and a server that drops, duplicates and reorders datagrams
+/// both ways, and sends a forged reply from a port of its own for each request. No more than two
+/// datagrams in a row are dropped each way, so a client with enough retries always gets through.
+pub struct FaultyProxy {
+    pub addr: SocketAddr,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<JoinHandle<io::Result<Faults>>>,
+}
+
+impl FaultyProxy {
+    pub fn start(server: SocketAddr, seed: u64) -> io::Result<Self> {
+        let front = UdpSocket::bind("127.0.0.1:0")?;
+        let back = UdpSocket::bind("127.0.0.1:0")?;
+        let forger = UdpSocket::bind("127.0.0.1:0")?;
+        back.connect(server)?;
+        // Short timeouts: the proxy polls both sockets in turn and flushes held datagrams.
+        front.set_read_timeout(Some(Duration::from_millis(5)))?;
+        back.set_read_timeout(Some(Duration::from_millis(5)))?;
+        let addr = front.local_addr()?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        let handle = thread::spawn(move || {
+            let mut rng = Rng::new(seed);
+            let mut faults = Faults::default();
+            let mut client = None;
+            let mut held_up: Option<Vec<u8>> = None;
+            let mut held_down: Option<Vec<u8>> = None;
+            let (mut drops_up, mut drops_down) = (0, 0);
+            let mut buf = vec![0; 70_000];
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !stopping.load(std::sync::atomic::Ordering::SeqCst) && Instant::now() < deadline {
+                if let Ok((n, from)) = front.recv_from(&mut buf) {
+                    client = Some(from);
+                    let datagram = buf[..n].to_vec();
+                    forger.send_to(&greeting::protocol::greeting(&datagram), from)?;
+                    faults.forged += 1;
+                    relay(
+                        &mut rng,
+                        &mut faults,
+                        &mut drops_up,
+                        &mut held_up,
+                        datagram,
+                        |d| back.send(d).map(|_| ()),
+                    )?;
+                }
+                if let (Ok(n), Some(client)) = (back.recv(&mut buf), client) {
+                    let datagram = buf[..n].to_vec();
+                    relay(
+                        &mut rng,
+                        &mut faults,
+                        &mut drops_down,
+                        &mut held_down,
+                        datagram,
+                        |d| front.send_to(d, client).map(|_| ()),
+                    )?;
+                }
+            }
+            Ok(faults)
+        });
+        Ok(FaultyProxy {
+            addr,
+            stop,
+            handle: Some(handle),
+        })
+    }
+
+    /// Stops the proxy and returns what it did.
+    pub fn finish(mut self) -> io::Result<Faults> {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.handle
+            .take()
+            .expect("the proxy is finished once")
+            .join()
+            .expect("proxy thread should not panic")
+    }
+}
+
+impl Drop for FaultyProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Passes one datagram on, or drops, duplicates or holds it back (to send after the next one).
+fn relay(
+    rng: &mut Rng,
+    faults: &mut Faults,
+    drops_in_a_row: &mut u32,
+    held: &mut Option<Vec<u8>>,
+    datagram: Vec<u8>,
+    mut send: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<()> {
+    if *drops_in_a_row < 2 && rng.chance(30) {
+        *drops_in_a_row += 1;
+        faults.dropped += 1;
+        return Ok(());
+    }
+    *drops_in_a_row = 0;
+    if held.is_none() && rng.chance(25) {
+        *held = Some(datagram);
+        faults.reordered += 1;
+        return Ok(());
+    }
+    send(&datagram)?;
+    if rng.chance(25) {
+        send(&datagram)?;
+        faults.duplicated += 1;
+    }
+    if let Some(earlier) = held.take() {
+        send(&earlier)?;
+    }
+    Ok(())
+}

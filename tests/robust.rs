@@ -1,0 +1,483 @@
+//! Hostile and broken peers against the real server binaries: idle and non-reading clients,
+//! connection floods, huge input, resets, running out of descriptors, a lossy network for the UDP
+//! client, and a reflection loop between two UDP servers.
+
+mod common;
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, UdpSocket};
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn tcp_server(extra: &[&str]) -> io::Result<ServerProcess> {
+    let mut command = command("tcp-server");
+    command.args(["--port", "0"]).args(extra);
+    let server = ServerProcess::start(command)?;
+    assert_eq!(
+        server.stdout_line()?,
+        "TCPServer is waiting for connection..."
+    );
+    Ok(server)
+}
+
+/// Waits for the server's stdout line saying the connection from `client` closed, skipping
+/// other lines.
+fn await_closed(server: &ServerProcess, client: SocketAddr) -> io::Result<()> {
+    let wanted = format!("Connection from {client} closed.");
+    for _ in 0..1000 {
+        if server.stdout_line()? == wanted {
+            return Ok(());
+        }
+    }
+    Err(io::Error::other(format!("never saw {wanted:?}")))
+}
+
+/// A connection that sends nothing is closed after the idle timeout and logged as closed.
+#[test]
+fn idle_connections_are_closed() -> TestResult {
+    let server = tcp_server(&["--idle-timeout", "300ms"])?;
+    let mut stream = connect_welcomed(server.addr)?;
+    let started = Instant::now();
+    assert!(
+        is_closed(&mut stream)?,
+        "the server sent bytes to an idle client"
+    );
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(250),
+        "closed too early: {elapsed:?}"
+    );
+    await_closed(&server, stream.local_addr()?)?;
+    let line = server.stderr_line()?;
+    assert_eq!(
+        line,
+        format!("{}: idle for 300ms, closed", stream.local_addr()?)
+    );
+    Ok(())
+}
+
+/// A peer that sends but never reads fills the socket buffers; the write timeout frees its
+/// thread instead of pinning it in `write` forever.
+#[test]
+fn a_peer_that_never_reads_is_closed() -> TestResult {
+    let server = tcp_server(&["--idle-timeout", "300ms"])?;
+    let stream = connect(server.addr)?;
+    let local = stream.local_addr()?;
+    let mut writer = stream.try_clone()?;
+    writer.set_write_timeout(Some(Duration::from_millis(500)))?;
+    let flooding = thread::spawn(move || {
+        let lines = b"a\n".repeat(32 * 1024);
+        for _ in 0..200 {
+            if writer.write_all(&lines).is_err() {
+                return;
+            }
+        }
+    });
+    await_closed(&server, local)?;
+    flooding.join().expect("flooding thread should not panic");
+    Ok(())
+}
+
+/// Beyond `--max-connections`, a new connection gets the busy line instead of `Welcome!` and is
+/// closed; live connections go on, and a slot frees as soon as one ends.
+#[test]
+fn connections_over_the_limit_are_turned_away_and_slots_reused() -> TestResult {
+    let server = tcp_server(&["--max-connections", "2"])?;
+    let mut first = connect_welcomed(server.addr)?;
+    let mut second = connect_welcomed(server.addr)?;
+    let mut third = connect(server.addr)?;
+    assert_eq!(
+        read_to_close(&mut third)?,
+        b"busy: too many connections, try again later\n"
+    );
+    let turned_away = server.stderr_line()?;
+    assert_eq!(
+        turned_away,
+        format!(
+            "{}: turned away, 2 connections are open",
+            third.local_addr()?
+        )
+    );
+    assert_eq!(
+        exchange(&mut first, b"Ada", b"Hello, Ada!")?,
+        b"Hello, Ada!"
+    );
+    assert_eq!(
+        exchange(&mut second, b"Bob", b"Hello, Bob!")?,
+        b"Hello, Bob!"
+    );
+    first.write_all(b"exit")?;
+    assert!(is_closed(&mut first)?);
+    await_closed(&server, first.local_addr()?)?;
+    let mut fourth = connect_welcomed(server.addr)?;
+    assert_eq!(exchange(&mut fourth, b"Cy", b"Hello, Cy!")?, b"Hello, Cy!");
+    Ok(())
+}
+
+/// A gigabyte-class raw stream costs no more memory than a short one: each 8 KiB read is one
+/// message, answered and forgotten.
+#[test]
+fn huge_raw_input_costs_bounded_memory() -> TestResult {
+    let server = tcp_server(&["--quiet"])?;
+    let before = proc_status(server.pid(), "VmHWM")?;
+    let mut stream = connect_welcomed(server.addr)?;
+    let mut writer = stream.try_clone()?;
+    const TOTAL: usize = 64 * 1024 * 1024;
+    let sending = thread::spawn(move || -> io::Result<()> {
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..TOTAL / chunk.len() {
+            writer.write_all(&chunk)?;
+        }
+        writer.shutdown(Shutdown::Write)
+    });
+    // Each message of n bytes comes back as n + 8 bytes; read it all.
+    let mut received = 0usize;
+    let mut buf = vec![0; 256 * 1024];
+    loop {
+        match stream.read(&mut buf)? {
+            0 => break,
+            n => received += n,
+        }
+    }
+    sending.join().expect("sending thread should not panic")?;
+    assert!(received > TOTAL, "got {received} bytes back for {TOTAL}");
+    let grown = proc_status(server.pid(), "VmHWM")?.saturating_sub(before);
+    assert!(grown < 8 * 1024, "peak memory grew by {grown} kB");
+    Ok(())
+}
+
+/// A line that never ends is cut off at 64 KiB: the peer gets a short error line and the
+/// connection is closed, while memory stays bounded.
+#[test]
+fn an_endless_line_ends_the_connection() -> TestResult {
+    let server = tcp_server(&["--quiet"])?;
+    let before = proc_status(server.pid(), "VmHWM")?;
+    let mut stream = connect_welcomed(server.addr)?;
+    assert_eq!(
+        exchange(&mut stream, b"Ada\n", b"Hello, Ada!\n")?,
+        b"Hello, Ada!\n"
+    );
+    let mut writer = stream.try_clone()?;
+    let sending = thread::spawn(move || {
+        let chunk = vec![b'y'; 64 * 1024];
+        for _ in 0..1024 {
+            if writer.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+    });
+    let mut reply = Vec::new();
+    // The close may come as a reset, since the server leaves unread bytes behind.
+    let _ = stream.read_to_end(&mut reply);
+    assert_eq!(reply, b"error: line too long\n");
+    sending.join().expect("sending thread should not panic");
+    let line = server.stderr_line()?;
+    assert!(line.ends_with(": line longer than 65536 bytes"), "{line}");
+    let grown = proc_status(server.pid(), "VmHWM")?.saturating_sub(before);
+    assert!(grown < 8 * 1024, "peak memory grew by {grown} kB");
+    Ok(())
+}
+
+/// Peers that reset, half-close or vanish mid-reply leave nothing behind: threads and open
+/// descriptors return to their baseline, and the server still serves.
+#[test]
+fn broken_peers_leak_no_threads_or_descriptors() -> TestResult {
+    let server = tcp_server(&["--quiet"])?;
+    let pid = server.pid();
+    // One plain round first, so lazily created state (the log flusher) is in the baseline.
+    let mut warm = connect_welcomed(server.addr)?;
+    exchange(&mut warm, b"warm", b"Hello, warm!")?;
+    warm.write_all(b"exit")?;
+    assert!(is_closed(&mut warm)?);
+    let base =
+        || -> io::Result<(u64, usize)> { Ok((proc_status(pid, "Threads")?, fd_count(pid)?)) };
+    assert!(eventually(TIMEOUT, || Ok(
+        proc_status(pid, "Threads")? == 2
+    ))?);
+    let baseline = base()?;
+    for round in 0..20 {
+        // Reset: close with the welcome unread, which makes the kernel send RST.
+        let reset = connect(server.addr)?;
+        thread::sleep(Duration::from_millis(1));
+        drop(reset);
+        // Half-close: end the stream with a partial line pending and read the answer.
+        let mut half = connect_welcomed(server.addr)?;
+        half.write_all(format!("x\nhalf{round}").as_bytes())?;
+        half.shutdown(Shutdown::Write)?;
+        let expected = format!("Hello, x!\nHello, half{round}!");
+        assert_eq!(read_to_close(&mut half)?, expected.as_bytes());
+        // Vanish mid-reply: ask for a lot and leave without reading it.
+        let mut vanish = connect(server.addr)?;
+        vanish.write_all(&b"v\n".repeat(10_000))?;
+        drop(vanish);
+    }
+    let settled = eventually(TIMEOUT, || Ok(base()? == baseline))?;
+    assert!(
+        settled,
+        "threads and fds {:?}, baseline {baseline:?}",
+        base()?
+    );
+    let mut after = connect_welcomed(server.addr)?;
+    assert_eq!(
+        exchange(&mut after, b"after", b"Hello, after!")?,
+        b"Hello, after!"
+    );
+    Ok(())
+}
+
+/// Out of file descriptors, `accept` fails; the server logs it (not once per call), does not
+/// spin, and serves again as soon as descriptors are free.
+#[test]
+fn the_server_recovers_after_running_out_of_descriptors() -> TestResult {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 32 && exec {} --port 0 --quiet",
+            bin("tcp-server")
+        ))
+        .env_remove("RUST_BACKTRACE");
+    let server = ServerProcess::start(command)?;
+    server.stdout_line()?;
+    let mut held = Vec::new();
+    for _ in 0..40 {
+        held.push(connect(server.addr)?);
+    }
+    let line = server.stderr_line()?;
+    assert!(
+        line.starts_with("failed to accept a connection: "),
+        "{line}"
+    );
+    assert!(line.contains("Too many open files"), "{line}");
+    // Half a second out of descriptors: a busy loop would burn most of it on the CPU, and print
+    // a line per call.
+    let cpu_before = cpu_ticks(server.pid())?;
+    thread::sleep(Duration::from_millis(500));
+    let cpu = cpu_ticks(server.pid())? - cpu_before;
+    assert!(
+        cpu < 20,
+        "the server used {cpu} ticks of CPU while out of descriptors"
+    );
+    assert!(
+        server.stderr_silent_for(Duration::from_millis(100))
+            || server.stderr_line()?.contains("more like it")
+    );
+    drop(held);
+    let recovered = eventually(TIMEOUT, || {
+        let Ok(mut stream) = connect(server.addr) else {
+            return Ok(false);
+        };
+        stream.set_read_timeout(Some(Duration::from_millis(500)))?;
+        let mut welcome = [0; 8];
+        Ok(stream.read_exact(&mut welcome).is_ok() && &welcome == b"Welcome!")
+    })?;
+    assert!(
+        recovered,
+        "the server did not serve again after descriptors were freed"
+    );
+    Ok(())
+}
+
+/// User plus system CPU time of a process, in clock ticks (usually 1/100 s).
+fn cpu_ticks(pid: u32) -> io::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    Ok(field(11) + field(12))
+}
+
+/// tcp-client failures are one stderr line naming the address, exit 1, in bounded time: a
+/// server that hangs up at once, one that never answers, and one that answers wrongly.
+#[test]
+fn tcp_client_failures_are_one_line_each() -> TestResult {
+    /// What the fake server does after its opening words.
+    #[derive(Clone, Copy)]
+    enum Then {
+        Close,
+        ReadAndClose,
+        StaySilent,
+    }
+    let cases: &[(&[u8], Then, &str)] = &[
+        (
+            b"",
+            Then::Close,
+            "failed to connect to 127.0.0.1:PORT: closed the connection",
+        ),
+        (
+            b"Welcome!",
+            Then::ReadAndClose,
+            "failed to greet 'Jaber' at 127.0.0.1:PORT: closed the connection",
+        ),
+        (
+            b"Welcome!",
+            Then::StaySilent,
+            "failed to greet 'Jaber' at 127.0.0.1:PORT: no answer within 300ms",
+        ),
+        (
+            b"Hi!",
+            Then::StaySilent,
+            r#"failed to connect to 127.0.0.1:PORT: expected "Welcome!" but got "Hi!""#,
+        ),
+    ];
+    for (opening, then, expected) in cases {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let (opening, then) = (opening.to_vec(), *then);
+        let fake = thread::spawn(move || -> io::Result<()> {
+            let (mut stream, _) = listener.accept()?;
+            stream.write_all(&opening)?;
+            stream.set_read_timeout(Some(TIMEOUT))?;
+            match then {
+                Then::Close => {}
+                // Taking the name first makes the close a clean FIN, not a reset.
+                Then::ReadAndClose => drop(stream.read(&mut [0; 64])),
+                Then::StaySilent => drop(stream.read_to_end(&mut Vec::new())),
+            }
+            Ok(())
+        });
+        let mut command = command("tcp-client");
+        command.args(["--port", &port.to_string(), "--timeout", "300ms"]);
+        let out = run_client(command, b"")?;
+        fake.join().expect("fake server should not panic")?;
+        let expected = format!(
+            "tcp-client: {}\n",
+            expected.replace("PORT", &port.to_string())
+        );
+        assert_eq!((out.code, out.stderr), (Some(1), expected));
+    }
+    Ok(())
+}
+
+/// Through a network that drops, duplicates and reorders datagrams both ways, and with forged
+/// replies from another port, udp-client still prints exactly one right line per name, in order.
+#[test]
+fn udp_client_output_is_exact_through_a_faulty_network() -> TestResult {
+    let server = ServerProcess::start({
+        let mut command = command("udp-server");
+        command.args(["--port", "0", "--quiet"]);
+        command
+    })?;
+    let proxy = FaultyProxy::start(server.addr, 7)?;
+    let names: Vec<String> = (0..12).map(|i| format!("name{i}")).collect();
+    let mut command = command("udp-client");
+    command
+        .args([
+            "--port",
+            &proxy.addr.port().to_string(),
+            "--timeout",
+            "150ms",
+            "--retries",
+            "10",
+        ])
+        .args(&names);
+    let out = run_client(command, b"")?;
+    let faults = proxy.finish()?;
+    let expected: String = names.iter().map(|n| format!("Hello, {n}!\n")).collect();
+    assert_eq!(
+        (out.stdout_text(), out.stderr.as_str(), out.code),
+        (expected, "", Some(0))
+    );
+    assert!(
+        faults.dropped > 0 && faults.duplicated > 0 && faults.reordered > 0 && faults.forged > 0,
+        "the proxy did not exercise every fault: {faults:?}"
+    );
+    Ok(())
+}
+
+/// A closed UDP port (ICMP port unreachable) counts as failed tries, then one line and exit 1.
+#[test]
+fn udp_client_survives_port_unreachable() -> TestResult {
+    let port = UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut command = command("udp-client");
+    command.args([
+        "--port",
+        &port.to_string(),
+        "--timeout",
+        "200ms",
+        "--retries",
+        "2",
+    ]);
+    let out = run_client(command, b"")?;
+    assert_eq!(out.code, Some(1));
+    assert_eq!(
+        out.stderr,
+        format!("udp-client: no reply from 127.0.0.1:{port} after 3 tries (port unreachable)\n")
+    );
+    Ok(())
+}
+
+/// Python that sends one UDP datagram with a forged source, through a raw socket (needs root).
+const FORGE: &str = r#"
+import socket, struct, sys
+src, dst, payload = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].encode()
+udp = struct.pack("!HHHH", src, dst, 8 + len(payload), 0) + payload
+ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+                 socket.inet_aton("127.0.0.1"), socket.inet_aton("127.0.0.1"))
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+s.sendto(ip + udp, ("127.0.0.1", 0))
+"#;
+
+/// Two UDP servers tricked into answering each other (one datagram that seems to come from the
+/// other) stop by themselves within seconds: each reply is 8 bytes longer than its request, so the
+/// exchange ends once a reply no longer fits in a datagram.
+#[test]
+fn a_reflection_loop_between_two_servers_dies_out() -> TestResult {
+    let start = || {
+        let mut command = command("udp-server");
+        command.args(["--port", "0"]);
+        ServerProcess::start(command)
+    };
+    let (a, b) = (start()?, start()?);
+    a.stdout_line()?;
+    b.stdout_line()?;
+    let forged = Command::new("python3")
+        .args([
+            "-c",
+            FORGE,
+            &a.addr.port().to_string(),
+            &b.addr.port().to_string(),
+            "loop",
+        ])
+        .output();
+    match forged {
+        Ok(out) if out.status.success() => {}
+        other => {
+            eprintln!("skipped: cannot forge a datagram here (needs python3 and root): {other:?}");
+            return Ok(());
+        }
+    }
+    // Count the lines each server logs until both have been quiet for a second.
+    let started = Instant::now();
+    let mut hops = 0u32;
+    while started.elapsed() < Duration::from_secs(20) {
+        let quiet = a.stdout_silent_for(Duration::from_millis(500))
+            && b.stdout_silent_for(Duration::from_millis(500));
+        if quiet && hops > 0 {
+            break;
+        }
+        while !a.stdout_silent_for(Duration::ZERO) || !b.stdout_silent_for(Duration::ZERO) {
+            hops += 1;
+        }
+    }
+    let elapsed = started.elapsed();
+    // From a 4-byte start, replies reach the 65,507-byte limit after about 8,000 hops.
+    assert!(hops > 1000, "the loop never got going: {hops} hops");
+    assert!(
+        elapsed < Duration::from_secs(15),
+        "the loop ran for {elapsed:?} ({hops} hops)"
+    );
+    let line = a.stderr_line().or_else(|_| b.stderr_line())?;
+    assert!(line.contains("dropped a reply of 65"), "{line}");
+    Ok(())
+}
