@@ -3,8 +3,8 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,12 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 /// The default time a connection may send nothing (or not read) before it is closed.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Descriptors beyond one per connection: the listener, stdio, the log, a stop poke.
+const DESCRIPTOR_HEADROOM: usize = 64;
+
+/// The most descriptors made room for up front (the table for them costs 8 bytes each).
+const MAX_DESCRIPTOR_RESERVE: usize = 1 << 20;
 
 /// The stack each connection thread gets. The handler's frames are small and its buffers live on
 /// the heap, so a small stack lets thousands of idle connections fit in little memory.
@@ -63,13 +69,14 @@ impl TcpServer {
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Self> {
         let listener = TcpListener::bind(addr)?;
         let stop = StopHandle::new(listener.local_addr()?, Poke::Connect);
-        Ok(TcpServer {
+        let server = TcpServer {
             listener,
             stop,
             config: ConnectionConfig::default(),
-            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections: 0,
             log: Log::quiet(),
-        })
+        };
+        Ok(server.max_connections(DEFAULT_MAX_CONNECTIONS))
     }
 
     /// Sets the pause before each reply.
@@ -85,9 +92,33 @@ impl TcpServer {
     }
 
     /// Sets how many connections may be live at once; further ones are turned away.
+    ///
+    /// It also makes room for that many descriptors in the process now, as far as its limit on
+    /// open files allows, so the first burst of connections does not have to wait for it.
     pub fn max_connections(mut self, max_connections: usize) -> Self {
+        if max_connections > self.max_connections {
+            self.grow_descriptor_table(max_connections.saturating_add(DESCRIPTOR_HEADROOM));
+        }
         self.max_connections = max_connections;
         self
+    }
+
+    /// Opens up to `count` throwaway descriptors and closes them again.
+    ///
+    /// The kernel grows a process's descriptor table by doubling, and once other threads share
+    /// the table each growth waits for an RCU grace period, milliseconds in which `accept` is
+    /// stalled: long enough for a burst of connects to overflow std's fixed 128-deep listen
+    /// queue, and connections dropped there by SYN cookies hang for good. Growing the table
+    /// here, before `run` starts any thread, takes that stall out of the accept path. The table
+    /// never shrinks, and this stops at the first failure (the open-file limit).
+    fn grow_descriptor_table(&self, count: usize) {
+        let mut spare = Vec::new();
+        while spare.len() < count.min(MAX_DESCRIPTOR_RESERVE) {
+            match self.listener.try_clone() {
+                Ok(dup) => spare.push(dup),
+                Err(_) => break,
+            }
+        }
     }
 
     /// Sets where the per-connection lines (`Accept new connection from …`) go.
@@ -113,7 +144,14 @@ impl TcpServer {
     /// `accept` or of a thread spawn are reported on stderr and never end the loop.
     pub fn run(self) -> io::Result<()> {
         let live = Arc::new(AtomicUsize::new(0));
-        let shared = Arc::new((self.config, self.log.clone()));
+        // Spawning a thread costs far more than accepting. Handing the spawn to a helper keeps
+        // the accept loop fast enough to drain the kernel's queue (128 deep in std) during a
+        // burst of connects; a connection waits in our queue instead, already established.
+        let (handoff, accepted) = mpsc::sync_channel(4096);
+        let (config, log) = (self.config, self.log.clone());
+        let spawner = thread::Builder::new()
+            .name("spawner".into())
+            .spawn(move || spawn_connections(accepted, config, log))?;
         let mut backoff = Backoff::default();
         let mut accept_errors = RateLimited::new(Duration::from_secs(1));
         let mut turned_away = RateLimited::new(Duration::from_secs(1));
@@ -133,16 +171,8 @@ impl TcpServer {
                         ));
                         continue;
                     }
-                    let slot = Slot::take(&live);
-                    let shared = Arc::clone(&shared);
-                    let spawned = thread::Builder::new()
-                        .stack_size(CONNECTION_STACK_SIZE)
-                        .spawn(move || {
-                            let _slot = slot;
-                            serve(stream, peer, &shared.0, &shared.1);
-                        });
-                    if let Err(err) = spawned {
-                        report(format_args!("{peer}: cannot start a thread: {err}"));
+                    if handoff.send((stream, peer, Slot::take(&live))).is_err() {
+                        break;
                     }
                 }
                 Err(err) if err.kind() == ErrorKind::Interrupted => {}
@@ -152,8 +182,32 @@ impl TcpServer {
                 }
             }
         }
+        drop(handoff);
+        if spawner.join().is_err() {
+            return Err(io::Error::other("the connection spawner panicked"));
+        }
         self.log.flush();
         Ok(())
+    }
+}
+
+/// Gives each accepted connection its own thread, until the accept loop hangs up.
+fn spawn_connections(
+    accepted: mpsc::Receiver<(TcpStream, SocketAddr, Slot)>,
+    config: ConnectionConfig,
+    log: Log,
+) {
+    for (stream, peer, slot) in accepted {
+        let log = log.clone();
+        let spawned = thread::Builder::new()
+            .stack_size(CONNECTION_STACK_SIZE)
+            .spawn(move || {
+                let _slot = slot;
+                serve(stream, peer, &config, &log);
+            });
+        if let Err(err) = spawned {
+            report(format_args!("{peer}: cannot start a thread: {err}"));
+        }
     }
 }
 

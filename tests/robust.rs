@@ -194,9 +194,9 @@ fn broken_peers_leak_no_threads_or_descriptors() -> TestResult {
     assert!(is_closed(&mut warm)?);
     let base =
         || -> io::Result<(u64, usize)> { Ok((proc_status(pid, "Threads")?, fd_count(pid)?)) };
-    assert!(eventually(TIMEOUT, || Ok(
-        proc_status(pid, "Threads")? == 2
-    ))?);
+    // Once the warm-up connection has ended: main (accepting), the spawner and the log flusher.
+    let idle_threads = eventually(TIMEOUT, || Ok(proc_status(pid, "Threads")? == 3))?;
+    assert!(idle_threads, "{} threads", proc_status(pid, "Threads")?);
     let baseline = base()?;
     for round in 0..20 {
         // Reset: close with the welcome unread, which makes the kernel send RST.
