@@ -295,6 +295,40 @@ impl Client {
     }
 }
 
+/// How many connections a cell's set-up opens at once. Set-up is not what a cell measures (the
+/// scale test is), so it stays well under std's 128-deep listen queue.
+const SETUP_IN_FLIGHT: usize = 32;
+
+/// A counting gate: at most `limit` callers inside at once.
+struct Gate {
+    inside: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+    limit: usize,
+}
+
+impl Gate {
+    fn new(limit: usize) -> Self {
+        Gate {
+            inside: std::sync::Mutex::new(0),
+            freed: std::sync::Condvar::new(),
+            limit,
+        }
+    }
+
+    fn through<T>(&self, work: impl FnOnce() -> T) -> T {
+        let mut inside = self.inside.lock().expect("gate lock");
+        while *inside >= self.limit {
+            inside = self.freed.wait(inside).expect("gate lock");
+        }
+        *inside += 1;
+        drop(inside);
+        let result = work();
+        *self.inside.lock().expect("gate lock") -= 1;
+        self.freed.notify_one();
+        result
+    }
+}
+
 /// Writes a name distinct per client and round into `name`, without allocating.
 fn write_name(name: &mut Vec<u8>, client: usize, round: u64) {
     name.clear();
@@ -316,17 +350,19 @@ fn measure(
     let go = Arc::new(Barrier::new(clients + 1));
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
+    let gate = Arc::new(Gate::new(SETUP_IN_FLIGHT));
     let mut handles = Vec::with_capacity(clients);
     for id in 0..clients {
-        let (ready, go, stop, errors) = (
+        let (ready, go, stop, errors, gate) = (
             Arc::clone(&ready),
             Arc::clone(&go),
             Arc::clone(&stop),
             Arc::clone(&errors),
+            Arc::clone(&gate),
         );
         let handle = thread::Builder::new().stack_size(CLIENT_STACK).spawn(
             move || -> (Vec<u32>, Option<Client>) {
-                let client = Client::connect(proto, addr);
+                let client = gate.through(|| Client::connect(proto, addr));
                 ready.wait();
                 go.wait();
                 let Ok(mut client) = client else {

@@ -48,6 +48,16 @@ pub fn push_greeting(out: &mut Vec<u8>, name: &[u8], ending: &[u8]) {
     out.extend_from_slice(ending);
 }
 
+/// Returns true if `bytes` look like a reply (`Hello, …!`) rather than a name.
+///
+/// The UDP server does not answer such a datagram: only another greeting server sends one, and
+/// answering it would start a reflection loop between the two.
+pub fn is_greeting(bytes: &[u8]) -> bool {
+    bytes.len() >= greeting_len(0)
+        && bytes.starts_with(GREETING_PREFIX)
+        && bytes.ends_with(GREETING_SUFFIX)
+}
+
 /// Returns the length of the reply to a name of `name_len` bytes (the name plus 8).
 pub fn greeting_len(name_len: usize) -> usize {
     GREETING_PREFIX.len() + name_len + GREETING_SUFFIX.len()
@@ -260,6 +270,17 @@ mod tests {
     #[test]
     fn greeting_keeps_invalid_utf8_bytes() {
         assert_eq!(greeting(b"\xff\xfe"), b"Hello, \xff\xfe!");
+    }
+
+    #[test]
+    fn greetings_are_recognised() {
+        assert!(is_greeting(b"Hello, Ada!"));
+        assert!(is_greeting(b"Hello, !"));
+        assert!(is_greeting(&greeting(b"Hello, x!")));
+        assert!(!is_greeting(b"Hello, Ada"));
+        assert!(!is_greeting(b"Hello,!"));
+        assert!(!is_greeting(b"Ada!"));
+        assert!(!is_greeting(b""));
     }
 
     #[test]

@@ -68,9 +68,11 @@ impl UdpServer {
 
     /// Answers datagrams until stopped, each with `Hello, ` + datagram + `!` to its sender.
     ///
-    /// Datagrams from ports below [`LOWEST_PEER_PORT`] are dropped, and so is a reply too large
-    /// for one datagram; both are reported on stderr, at most once a second. Socket errors never
-    /// end the loop.
+    /// Three kinds of datagram get no answer, each reported on stderr at most once a second:
+    /// one from a port below [`LOWEST_PEER_PORT`]; one that is itself a greeting
+    /// ([`protocol::is_greeting`]), which only another greeting server sends, so two servers
+    /// tricked into talking to each other stop at once; and one whose reply would not fit in a
+    /// datagram. Socket errors never end the loop.
     pub fn run(self) -> io::Result<()> {
         let mut buf = vec![0; RECV_BUFFER];
         let mut reply = Vec::with_capacity(protocol::greeting_len(RECV_BUFFER));
@@ -97,6 +99,12 @@ impl UdpServer {
             if peer.port() < LOWEST_PEER_PORT {
                 dropped.report(format_args!(
                     "{peer}: dropped a datagram from a port below {LOWEST_PEER_PORT}"
+                ));
+                continue;
+            }
+            if protocol::is_greeting(&buf[..n]) {
+                dropped.report(format_args!(
+                    "{peer}: dropped a datagram that is itself a greeting (a reflection loop?)"
                 ));
                 continue;
             }
