@@ -1,8 +1,10 @@
 //! Load benchmark: the real server binaries against the leanest server of the same design (the
 //! "floor"), under the same load in the same run, reported as ratios to the floor.
 //!
-//! `cargo bench --bench load` runs it all (a few minutes on 2 cores); `-- --quick` runs one rep
-//! per contender with a shorter window, and `-- --scale N` only the N-connection scale test. The bench executable is also the floor server: run with
+//! `cargo bench --bench load` runs it all (a few minutes on 2 cores). After `--`: `--quick` runs
+//! one rep per contender with a shorter window, `--reps N` sets the reps, `--only 'TCP ×256'`
+//! runs the cells whose label contains that text, and `--scale N` only the N-connection scale
+//! test. The bench executable is also the floor server: run with
 //! `--floor-server tcp|udp` it serves the protocol with thread per connection, one read and one
 //! `write_all` per message, TCP_NODELAY, no framing state and no logging.
 
@@ -32,13 +34,25 @@ fn main() {
         }
         return;
     }
+    let value = |flag: &str| {
+        let i = args.iter().position(|a| a == flag)?;
+        Some(args.get(i + 1).cloned().unwrap_or_default())
+    };
     let quick = args.iter().any(|a| a == "--quick");
-    let result = match args.iter().position(|a| a == "--scale") {
-        Some(i) => match args.get(i + 1).and_then(|n| n.parse().ok()) {
-            Some(connections) => scale_only(connections),
-            None => Err(io::Error::other("--scale takes a number of connections")),
+    let options = Options {
+        reps: value("--reps")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(if quick { 1 } else { 9 }),
+        window: Duration::from_millis(if quick { 500 } else { 1000 }),
+        only: value("--only"),
+        scale: if quick { 2_000 } else { 10_000 },
+    };
+    let result = match value("--scale") {
+        Some(n) => match n.parse() {
+            Ok(connections) => scale_only(connections),
+            Err(_) => Err(io::Error::other("--scale takes a number of connections")),
         },
-        None => run(quick),
+        None => run(&options),
     };
     if let Err(err) = result {
         eprintln!("bench failed: {err}");
@@ -461,9 +475,17 @@ struct Cell {
     contenders: [Contender; 2],
 }
 
-fn run(quick: bool) -> io::Result<()> {
-    let reps = if quick { 1 } else { 5 };
-    let window = Duration::from_millis(if quick { 500 } else { 1000 });
+/// What to run, from the command line.
+struct Options {
+    reps: usize,
+    window: Duration,
+    /// Run only the cells whose label (`TCP ×256`) contains this, and no scale test.
+    only: Option<String>,
+    scale: usize,
+}
+
+fn run(options: &Options) -> io::Result<()> {
+    let (reps, window) = (options.reps, options.window);
     let log_dir = std::env::temp_dir().join(format!("greeting-bench-{}", std::process::id()));
     std::fs::create_dir_all(&log_dir)?;
     let tcp = |clients| Cell {
@@ -505,6 +527,14 @@ fn run(quick: bool) -> io::Result<()> {
     );
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for cell in &cells {
+        let label = format!("{:?} ×{}", cell.proto, cell.clients).to_uppercase();
+        if options
+            .only
+            .as_ref()
+            .is_some_and(|only| !label.contains(only.as_str()))
+        {
+            continue;
+        }
         let mut samples: [Vec<Sample>; 2] = [Vec::new(), Vec::new()];
         for rep in 0..reps {
             // Alternate who goes first, so drift on a noisy machine hits both alike.
@@ -523,9 +553,8 @@ fn run(quick: bool) -> io::Result<()> {
         let floor = medians(&samples[0]);
         for (i, contender) in cell.contenders.iter().enumerate() {
             let m = medians(&samples[i]);
-            let name = format!("{:?} ×{}", cell.proto, cell.clients).to_uppercase();
             println!(
-                "| {name} | {} | {:.0} | {:.2} | {:.1} | {:.1} | {:.2} | {:.0} | {:.2} | {:.2} | {} | {} | {} |",
+                "| {label} | {} | {:.0} | {:.2} | {:.1} | {:.1} | {:.2} | {:.0} | {:.2} | {:.2} | {} | {} | {} |",
                 contender.label(),
                 m.rate,
                 m.rate / floor.rate,
@@ -542,9 +571,10 @@ fn run(quick: bool) -> io::Result<()> {
         }
     }
     println!();
-    let connections = if quick { 2_000 } else { 10_000 };
-    for contender in [Contender::Floor, Contender::Ours] {
-        scale(contender, connections, &log_dir)?;
+    if options.only.is_none() {
+        for contender in [Contender::Floor, Contender::Ours] {
+            scale(contender, options.scale, &log_dir)?;
+        }
     }
     let _ = std::fs::remove_dir_all(&log_dir);
     println!();

@@ -41,6 +41,8 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod backoff;
 pub mod cli;
 pub mod duration;
