@@ -124,6 +124,8 @@ enum Contender {
     Ours,
     /// Ours, logging every datagram to a file.
     OursLogging,
+    /// Ours, logging every datagram to a pipe that the bench drains.
+    OursLoggingPipe,
 }
 
 impl Contender {
@@ -132,6 +134,7 @@ impl Contender {
             Contender::Floor => "floor",
             Contender::Ours => "ours",
             Contender::OursLogging => "ours, log to file",
+            Contender::OursLoggingPipe => "ours, log to pipe",
         }
     }
 }
@@ -180,12 +183,19 @@ fn start(proto: Proto, contender: Contender, log_dir: &std::path::Path) -> io::R
             command
         }
     };
-    let log = File::create(log_dir.join("server.log"))?;
+    let stdout = if contender == Contender::OursLoggingPipe {
+        Stdio::piped()
+    } else {
+        Stdio::from(File::create(log_dir.join("server.log"))?)
+    };
     let mut child = command
         .stdin(Stdio::null())
-        .stdout(log)
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .spawn()?;
+    if let Some(mut pipe) = child.stdout.take() {
+        thread::spawn(move || io::copy(&mut pipe, &mut io::sink()));
+    }
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr is piped"));
     let mut line = String::new();
     stderr.read_line(&mut line)?;
@@ -493,27 +503,22 @@ fn run(options: &Options) -> io::Result<()> {
         clients,
         contenders: [Contender::Floor, Contender::Ours],
     };
-    let udp = |clients, logging: bool| Cell {
+    let udp = |clients, ours| Cell {
         proto: Proto::Udp,
         clients,
-        contenders: [
-            Contender::Floor,
-            if logging {
-                Contender::OursLogging
-            } else {
-                Contender::Ours
-            },
-        ],
+        contenders: [Contender::Floor, ours],
     };
     let cells = [
         tcp(1),
         tcp(16),
         tcp(256),
         tcp(2000),
-        udp(1, false),
-        udp(16, false),
-        udp(1, true),
-        udp(16, true),
+        udp(1, Contender::Ours),
+        udp(16, Contender::Ours),
+        udp(1, Contender::OursLogging),
+        udp(16, Contender::OursLogging),
+        udp(1, Contender::OursLoggingPipe),
+        udp(16, Contender::OursLoggingPipe),
     ];
     let bench_started = Instant::now();
     println!(
