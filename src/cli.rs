@@ -1,7 +1,24 @@
 //! What the four binaries share beyond clap: naming an address as the user typed it, reading
 //! names from standard input, and printing reply lines to a stdout that may have gone away.
 
+use std::fmt::Display;
 use std::io::{self, BufRead, Write};
+use std::process::ExitCode;
+
+use crate::log::report;
+
+/// Turns what a binary's `run` returned into its exit code: 0, or 1 after one line on stderr,
+/// `PROGRAM: what failed: why` (the error shown with `{:#}`, so an `anyhow` chain stays on one
+/// line and no backtrace is printed, whatever `RUST_BACKTRACE` says).
+pub fn exit_code(program: &str, result: Result<(), impl Display>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            report(format_args!("{program}: {err:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// Joins a host and a port the way they are written in an address: `127.0.0.1:9999`,
 /// `[::1]:9999`, `localhost:9999`.

@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
 use greeting::duration::parse_timeout;
-use greeting::log::report;
 use greeting::protocol::EXIT;
 use greeting::{TcpClient, cli, tcp};
 
@@ -42,13 +41,7 @@ fn main() -> ExitCode {
                 .exit();
         }
     }
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            report(format_args!("tcp-client: {err:#}"));
-            ExitCode::FAILURE
-        }
-    }
+    cli::exit_code("tcp-client", run(args))
 }
 
 fn run(args: Args) -> anyhow::Result<()> {

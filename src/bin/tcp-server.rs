@@ -35,13 +35,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            report(format_args!("tcp-server: {err:#}"));
-            ExitCode::FAILURE
-        }
-    }
+    cli::exit_code("tcp-server", run(Args::parse()))
 }
 
 fn run(args: Args) -> anyhow::Result<()> {

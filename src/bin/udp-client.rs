@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use greeting::duration::parse_timeout;
-use greeting::log::report;
 use greeting::{UdpClient, cli, udp};
 
 /// Greets names over UDP, like the tutorial's SocketUdpClient.py.
@@ -36,13 +35,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            report(format_args!("udp-client: {err:#}"));
-            ExitCode::FAILURE
-        }
-    }
+    cli::exit_code("udp-client", run(Args::parse()))
 }
 
 fn run(args: Args) -> anyhow::Result<()> {

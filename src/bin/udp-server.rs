@@ -24,13 +24,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            report(format_args!("udp-server: {err:#}"));
-            ExitCode::FAILURE
-        }
-    }
+    cli::exit_code("udp-server", run(Args::parse()))
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
