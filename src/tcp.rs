@@ -197,6 +197,7 @@ fn spawn_connections(
     config: ConnectionConfig,
     log: Log,
 ) {
+    let mut failures = RateLimited::new(Duration::from_secs(1));
     for (stream, peer, slot) in accepted {
         let log = log.clone();
         let spawned = thread::Builder::new()
@@ -206,7 +207,7 @@ fn spawn_connections(
                 serve(stream, peer, &config, &log);
             });
         if let Err(err) = spawned {
-            report(format_args!("{peer}: cannot start a thread: {err}"));
+            failures.report(format_args!("{peer}: cannot start a thread: {err}"));
         }
     }
 }

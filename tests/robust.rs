@@ -281,6 +281,52 @@ fn the_server_recovers_after_running_out_of_descriptors() -> TestResult {
     Ok(())
 }
 
+/// When no thread can be started (here: a limit of 20 threads for the server's user), the
+/// connection is dropped with a log line, and the server serves again once threads end.
+#[test]
+fn a_failed_thread_spawn_drops_only_that_connection() -> TestResult {
+    // Thread limits do not bind root, so the server runs as nobody, which needs root to arrange.
+    let mut command = Command::new("setpriv");
+    command
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "bash",
+            "-c",
+        ])
+        .arg(format!(
+            "ulimit -u 20 && exec {} --port 0 --quiet",
+            bin("tcp-server")
+        ))
+        .env_remove("RUST_BACKTRACE");
+    let Ok(server) = ServerProcess::start(command) else {
+        eprintln!("skipped: cannot run the server as nobody with a thread limit (needs root)");
+        return Ok(());
+    };
+    server.stdout_line()?;
+    let mut held = Vec::new();
+    for _ in 0..40 {
+        held.push(connect(server.addr)?);
+    }
+    let line = server.stderr_line()?;
+    assert!(line.contains(": cannot start a thread: "), "{line}");
+    drop(held);
+    let recovered = eventually(TIMEOUT, || {
+        let Ok(mut stream) = connect(server.addr) else {
+            return Ok(false);
+        };
+        stream.set_read_timeout(Some(Duration::from_millis(500)))?;
+        let mut welcome = [0; 8];
+        Ok(stream.read_exact(&mut welcome).is_ok() && &welcome == b"Welcome!")
+    })?;
+    assert!(
+        recovered,
+        "the server did not serve again after threads ended"
+    );
+    Ok(())
+}
+
 /// User plus system CPU time of a process, in clock ticks (usually 1/100 s).
 fn cpu_ticks(pid: u32) -> io::Result<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
