@@ -42,8 +42,8 @@ fn main() {
     let options = Options {
         reps: value("--reps")
             .and_then(|n| n.parse().ok())
-            .unwrap_or(if quick { 1 } else { 9 }),
-        window: Duration::from_millis(if quick { 500 } else { 1000 }),
+            .unwrap_or(if quick { 1 } else { 15 }),
+        window: Duration::from_millis(500),
         only: value("--only"),
         scale: if quick { 2_000 } else { 10_000 },
     };
@@ -197,9 +197,14 @@ fn start(proto: Proto, contender: Contender, log_dir: &std::path::Path) -> io::R
         thread::spawn(move || io::copy(&mut pipe, &mut io::sink()));
     }
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr is piped"));
+    // Owned from here on, so that the process is killed on every way out.
+    let mut server = Server {
+        child,
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+    };
     let mut line = String::new();
     stderr.read_line(&mut line)?;
-    let addr = line
+    server.addr = line
         .trim()
         .strip_prefix("listening on ")
         .and_then(|a| a.parse().ok())
@@ -210,7 +215,7 @@ fn start(proto: Proto, contender: Contender, log_dir: &std::path::Path) -> io::R
             eprintln!("  server: {line}");
         }
     });
-    Ok(Server { child, addr })
+    Ok(server)
 }
 
 /// CPU time of every live thread of `pid`, in nanoseconds (from `/proc/<pid>/task/*/schedstat`).
@@ -522,7 +527,7 @@ fn run(options: &Options) -> io::Result<()> {
     ];
     let bench_started = Instant::now();
     println!(
-        "{} reps per contender, {} ms windows, medians; ratios are ours / floor in the same cell",
+        "{} reps per contender, {} ms windows, medians; ×floor is the median of each rep's ours / floor",
         reps,
         window.as_millis()
     );
@@ -555,20 +560,32 @@ fn run(options: &Options) -> io::Result<()> {
                 samples[i].push(sample);
             }
         }
-        let floor = medians(&samples[0]);
+        // Ratios are the median of each rep's ratio: the two runs of a rep are seconds apart,
+        // so slow drift on a shared machine cancels out of them.
+        let ratio = |f: fn(&Sample) -> f64| {
+            let mut ratios: Vec<f64> = samples[1]
+                .iter()
+                .zip(&samples[0])
+                .map(|(ours, floor)| f(ours) / f(floor))
+                .collect();
+            median(&mut ratios)
+        };
+        let ratios = [
+            ratio(|s| s.rate),
+            ratio(|s| s.p99_us),
+            ratio(|s| s.cpu_us_per_msg),
+        ];
         for (i, contender) in cell.contenders.iter().enumerate() {
             let m = medians(&samples[i]);
+            let [rate, p99, cpu] = if i == 0 { [1.0; 3] } else { ratios };
             println!(
-                "| {label} | {} | {:.0} | {:.2} | {:.1} | {:.1} | {:.2} | {:.0} | {:.2} | {:.2} | {} | {} | {} |",
+                "| {label} | {} | {:.0} | {rate:.2} | {:.1} | {:.1} | {p99:.2} | {:.0} | {:.2} | {cpu:.2} | {} | {} | {} |",
                 contender.label(),
                 m.rate,
-                m.rate / floor.rate,
                 m.p50_us,
                 m.p99_us,
-                m.p99_us / floor.p99_us,
                 m.max_us,
                 m.cpu_us_per_msg,
-                m.cpu_us_per_msg / floor.cpu_us_per_msg,
                 m.threads,
                 m.peak_rss_kb,
                 m.errors,
