@@ -1,6 +1,7 @@
 //! What the four binaries share beyond clap: naming an address as the user typed it, reading
 //! names from standard input, and printing reply lines to a stdout that may have gone away.
 
+use std::ffi::OsString;
 use std::fmt::Display;
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
@@ -42,6 +43,36 @@ pub fn names(input: impl BufRead) -> impl Iterator<Item = io::Result<Vec<u8>>> {
         }
         Err(err) => Some(Err(err)),
     })
+}
+
+/// Calls `greet` with each name in turn, from standard input (as [`names`] reads it) when
+/// `from_stdin` is set, else from `args`, until `greet` returns false or fails.
+///
+/// # Errors
+///
+/// The first error from `greet`, or a failure to read stdin (`failed to read stdin: …`).
+pub fn for_each_name<E: From<io::Error>>(
+    from_stdin: bool,
+    args: &[OsString],
+    mut greet: impl FnMut(&[u8]) -> Result<bool, E>,
+) -> Result<(), E> {
+    if from_stdin {
+        for name in names(io::stdin().lock()) {
+            let name = name.map_err(|err| {
+                io::Error::new(err.kind(), format!("failed to read stdin: {err}"))
+            })?;
+            if !greet(&name)? {
+                break;
+            }
+        }
+    } else {
+        for name in args {
+            if !greet(name.as_encoded_bytes())? {
+                break;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Writes `bytes` and a newline to `out` in one call and flushes it; returns false when the

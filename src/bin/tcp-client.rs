@@ -60,20 +60,10 @@ fn run(args: Args) -> anyhow::Result<()> {
         cli::print_line(&mut out, &reply).context("failed to write to stdout")
     };
     if reading {
-        if args.stdin {
-            for name in cli::names(io::stdin().lock()) {
-                let name = name.context("failed to read stdin")?;
-                if name == EXIT || !greet(&name)? {
-                    break;
-                }
-            }
-        } else {
-            for name in &args.names {
-                if !greet(name.as_encoded_bytes())? {
-                    break;
-                }
-            }
-        }
+        // A line "exit" on stdin ends the input; as an argument, main has refused it already.
+        cli::for_each_name(args.stdin, &args.names, |name| {
+            if name == EXIT { Ok(false) } else { greet(name) }
+        })?;
     }
     client.exit().context("failed to say exit")
 }

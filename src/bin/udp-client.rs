@@ -44,7 +44,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         UdpClient::connect((args.host.as_str(), args.port), args.timeout, args.retries)
             .with_context(|| format!("failed to reach {addr}"))?;
     let mut out = io::stdout().lock();
-    let mut greet = |name: &[u8]| -> anyhow::Result<bool> {
+    let greet = |name: &[u8]| -> anyhow::Result<bool> {
         let reply = match client.request(name) {
             Ok(reply) => reply,
             // Its message already says it all: "no reply from ADDR after N tries".
@@ -60,18 +60,5 @@ fn run(args: Args) -> anyhow::Result<()> {
         };
         cli::print_line(&mut out, &reply).context("failed to write to stdout")
     };
-    if args.stdin {
-        for name in cli::names(io::stdin().lock()) {
-            if !greet(&name.context("failed to read stdin")?)? {
-                break;
-            }
-        }
-    } else {
-        for name in &args.names {
-            if !greet(name.as_encoded_bytes())? {
-                break;
-            }
-        }
-    }
-    Ok(())
+    cli::for_each_name(args.stdin, &args.names, greet)
 }
