@@ -266,14 +266,7 @@ fn the_server_recovers_after_running_out_of_descriptors() -> TestResult {
             || server.stderr_line()?.contains("more like it")
     );
     drop(held);
-    let recovered = eventually(TIMEOUT, || {
-        let Ok(mut stream) = connect(server.addr) else {
-            return Ok(false);
-        };
-        stream.set_read_timeout(Some(Duration::from_millis(500)))?;
-        let mut welcome = [0; 8];
-        Ok(stream.read_exact(&mut welcome).is_ok() && &welcome == b"Welcome!")
-    })?;
+    let recovered = welcomes_again(server.addr)?;
     assert!(
         recovered,
         "the server did not serve again after descriptors were freed"
@@ -312,19 +305,25 @@ fn a_failed_thread_spawn_drops_only_that_connection() -> TestResult {
     let line = server.stderr_line()?;
     assert!(line.contains(": cannot start a thread: "), "{line}");
     drop(held);
-    let recovered = eventually(TIMEOUT, || {
-        let Ok(mut stream) = connect(server.addr) else {
-            return Ok(false);
-        };
-        stream.set_read_timeout(Some(Duration::from_millis(500)))?;
-        let mut welcome = [0; 8];
-        Ok(stream.read_exact(&mut welcome).is_ok() && &welcome == b"Welcome!")
-    })?;
+    let recovered = welcomes_again(server.addr)?;
     assert!(
         recovered,
         "the server did not serve again after threads ended"
     );
     Ok(())
+}
+
+/// Returns whether a new connection to `addr` gets `Welcome!` again within [`TIMEOUT`], trying
+/// every 20 ms.
+fn welcomes_again(addr: SocketAddr) -> io::Result<bool> {
+    eventually(TIMEOUT, || {
+        let Ok(mut stream) = connect(addr) else {
+            return Ok(false);
+        };
+        stream.set_read_timeout(Some(Duration::from_millis(500)))?;
+        let mut welcome = [0; 8];
+        Ok(stream.read_exact(&mut welcome).is_ok() && &welcome == b"Welcome!")
+    })
 }
 
 /// User plus system CPU time of a process, in clock ticks (usually 1/100 s).
