@@ -82,11 +82,6 @@ impl Log {
         }
     }
 
-    /// Returns true when lines are dropped.
-    pub fn is_quiet(&self) -> bool {
-        self.inner.is_none()
-    }
-
     /// Writes one line; `line` carries no newline of its own.
     ///
     /// Output errors (a closed pipe, a full disk) are ignored: a server does not stop serving
