@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 /// line well within a second.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 
+/// The most bytes of lines held for a stdout that does not keep up (a reader that stopped
+/// reading a pipe); lines beyond it are dropped and counted, so memory stays bounded.
+pub const MAX_PENDING: usize = 1 << 20;
+
 /// A cheap, cloneable handle to where a server writes its per-connection or per-datagram lines.
 ///
 /// [`Log::quiet`] drops every line. The other constructors write each line with a trailing
@@ -36,6 +40,8 @@ struct Shared {
 
 struct State {
     pending: Vec<u8>,
+    /// Lines dropped since the last write because `pending` was full.
+    dropped: u64,
     closed: bool,
 }
 
@@ -60,6 +66,7 @@ impl Log {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 pending: Vec::new(),
+                dropped: 0,
                 closed: false,
             }),
             wake: Condvar::new(),
@@ -91,6 +98,10 @@ impl Log {
         let shared = &handle.shared;
         if shared.buffered {
             let mut state = shared.lock_state();
+            if state.pending.len() >= MAX_PENDING {
+                state.dropped += 1;
+                return;
+            }
             let was_empty = state.pending.is_empty();
             // Writing into a Vec cannot fail.
             let _ = writeln!(state.pending, "{line}");
@@ -137,7 +148,16 @@ impl Shared {
     /// Swaps the pending lines into `spare` and writes them, so the lock is not held during I/O.
     fn write_pending(&self, spare: &mut Vec<u8>) {
         let mut sink = self.lock_sink();
-        std::mem::swap(&mut self.lock_state().pending, spare);
+        let dropped = {
+            let mut state = self.lock_state();
+            std::mem::swap(&mut state.pending, spare);
+            std::mem::take(&mut state.dropped)
+        };
+        if dropped > 0 {
+            report(format_args!(
+                "{dropped} log lines dropped: standard output is not keeping up"
+            ));
+        }
         if !spare.is_empty() {
             let _ = sink.write_all(spare);
             let _ = sink.flush();
@@ -162,6 +182,57 @@ impl Shared {
             self.write_pending(&mut spare);
             thread::sleep(FLUSH_INTERVAL);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink that blocks every write until told to go on, like a pipe nobody reads.
+    struct Stuck(Arc<(Mutex<bool>, Condvar)>, Arc<Mutex<usize>>);
+
+    impl Write for Stuck {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let (open, turned) = &*self.0;
+            let mut open = open.lock().unwrap();
+            while !*open {
+                open = turned.wait(open).unwrap();
+            }
+            *self.1.lock().unwrap() += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lines_for_a_stuck_stdout_are_bounded() {
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let written = Arc::new(Mutex::new(0));
+        let log = Log::to_writer(Stuck(Arc::clone(&gate), Arc::clone(&written)));
+        for i in 0..200_000 {
+            log.line(format_args!("Received from 127.0.0.1:{i}."));
+        }
+        let held = log
+            .inner
+            .as_ref()
+            .unwrap()
+            .shared
+            .lock_state()
+            .pending
+            .len();
+        assert!(held <= MAX_PENDING + 64, "{held} bytes held");
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        drop(log);
+        // What was held, plus the batch the flusher had taken before it got stuck.
+        let written = *written.lock().unwrap();
+        assert!(
+            written > held && written <= 2 * MAX_PENDING,
+            "{written} bytes written"
+        );
     }
 }
 
