@@ -101,19 +101,13 @@ fn connections_over_the_limit_are_turned_away_and_slots_reused() -> TestResult {
             third.local_addr()?
         )
     );
-    assert_eq!(
-        exchange(&mut first, b"Ada", b"Hello, Ada!")?,
-        b"Hello, Ada!"
-    );
-    assert_eq!(
-        exchange(&mut second, b"Bob", b"Hello, Bob!")?,
-        b"Hello, Bob!"
-    );
+    exchange(&mut first, b"Ada", b"Hello, Ada!")?;
+    exchange(&mut second, b"Bob", b"Hello, Bob!")?;
     first.write_all(b"exit")?;
     assert!(is_closed(&mut first)?);
     await_closed(&server, first.local_addr()?)?;
     let mut fourth = connect_welcomed(server.addr)?;
-    assert_eq!(exchange(&mut fourth, b"Cy", b"Hello, Cy!")?, b"Hello, Cy!");
+    exchange(&mut fourth, b"Cy", b"Hello, Cy!")?;
     Ok(())
 }
 
@@ -156,10 +150,7 @@ fn an_endless_line_ends_the_connection() -> TestResult {
     let server = tcp_server(&["--quiet"])?;
     let before = proc_status(server.pid(), "VmHWM")?;
     let mut stream = connect_welcomed(server.addr)?;
-    assert_eq!(
-        exchange(&mut stream, b"Ada\n", b"Hello, Ada!\n")?,
-        b"Hello, Ada!\n"
-    );
+    exchange(&mut stream, b"Ada\n", b"Hello, Ada!\n")?;
     let mut writer = stream.try_clone()?;
     let sending = thread::spawn(move || {
         let chunk = vec![b'y'; 64 * 1024];
@@ -221,10 +212,7 @@ fn broken_peers_leak_no_threads_or_descriptors() -> TestResult {
         base()?
     );
     let mut after = connect_welcomed(server.addr)?;
-    assert_eq!(
-        exchange(&mut after, b"after", b"Hello, after!")?,
-        b"Hello, after!"
-    );
+    exchange(&mut after, b"after", b"Hello, after!")?;
     Ok(())
 }
 

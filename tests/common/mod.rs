@@ -76,10 +76,17 @@ pub fn read_n(stream: &mut impl Read, n: usize) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// Sends `request` and reads a reply of exactly `expected.len()` bytes, returning it.
-pub fn exchange(stream: &mut TcpStream, request: &[u8], expected: &[u8]) -> io::Result<Vec<u8>> {
+/// Sends `request`, reads as many bytes as `expected` holds and checks they are exactly it.
+pub fn exchange(stream: &mut TcpStream, request: &[u8], expected: &[u8]) -> io::Result<()> {
     stream.write_all(request)?;
-    read_n(stream, expected.len())
+    let reply = read_n(stream, expected.len())?;
+    assert_eq!(
+        reply.escape_ascii().to_string(),
+        expected.escape_ascii().to_string(),
+        "reply to {:?}",
+        request.escape_ascii().to_string()
+    );
+    Ok(())
 }
 
 /// Reads until the peer closes, returning everything after what was already read.
