@@ -2,10 +2,12 @@
 //! server's own address that wakes the blocked call so it sees the flag.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use crate::udp::ephemeral_socket_for;
 
 /// How the stop handle wakes its server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,11 +57,7 @@ impl StopHandle {
                 TcpStream::connect_timeout(&self.addr, Duration::from_secs(1))?;
             }
             Poke::Datagram => {
-                let any = match self.addr {
-                    SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
-                    SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
-                };
-                UdpSocket::bind(any)?.send_to(&[], self.addr)?;
+                ephemeral_socket_for(self.addr)?.send_to(&[], self.addr)?;
             }
         }
         Ok(())

@@ -123,6 +123,15 @@ impl UdpServer {
     }
 }
 
+/// Binds a UDP socket on any local address and port of the same family as `peer`, to send to it.
+pub(crate) fn ephemeral_socket_for(peer: SocketAddr) -> io::Result<UdpSocket> {
+    let any = match peer {
+        SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+        SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+    };
+    UdpSocket::bind(any)
+}
+
 /// A client of the UDP greeting server on a connected socket, so the kernel drops datagrams
 /// from anyone but the server.
 #[derive(Debug)]
@@ -143,11 +152,7 @@ impl UdpClient {
             .to_socket_addrs()?
             .next()
             .ok_or_else(|| io::Error::new(ErrorKind::NotFound, "the host name has no addresses"))?;
-        let any = match peer {
-            SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
-            SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
-        };
-        let socket = UdpSocket::bind(any)?;
+        let socket = ephemeral_socket_for(peer)?;
         socket.connect(peer)?;
         Ok(UdpClient {
             socket,
