@@ -78,7 +78,9 @@ impl UdpServer {
         let mut reply = Vec::with_capacity(protocol::greeting_len(RECV_BUFFER));
         let mut backoff = Backoff::default();
         let mut recv_errors = RateLimited::new(Duration::from_secs(1));
-        let mut dropped = RateLimited::new(Duration::from_secs(1));
+        // One limiter per kind, so that "N more like it" counts lines of the kind it follows.
+        let mut from_low_ports = RateLimited::new(Duration::from_secs(1));
+        let mut greetings = RateLimited::new(Duration::from_secs(1));
         let mut send_errors = RateLimited::new(Duration::from_secs(1));
         loop {
             let received = self.socket.recv_from(&mut buf);
@@ -97,13 +99,13 @@ impl UdpServer {
             };
             backoff.reset();
             if peer.port() < LOWEST_PEER_PORT {
-                dropped.report(format_args!(
+                from_low_ports.report(format_args!(
                     "{peer}: dropped a datagram from a port below {LOWEST_PEER_PORT}"
                 ));
                 continue;
             }
             if protocol::is_greeting(&buf[..n]) {
-                dropped.report(format_args!(
+                greetings.report(format_args!(
                     "{peer}: dropped a datagram that is itself a greeting (a reflection loop?)"
                 ));
                 continue;
