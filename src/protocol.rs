@@ -59,8 +59,32 @@ pub fn is_greeting(bytes: &[u8]) -> bool {
 }
 
 /// Returns the length of the reply to a name of `name_len` bytes (the name plus 8).
-pub fn greeting_len(name_len: usize) -> usize {
+pub const fn greeting_len(name_len: usize) -> usize {
     GREETING_PREFIX.len() + name_len + GREETING_SUFFIX.len()
+}
+
+/// Shows bytes from the wire or a user in a one-line message: quoted, escaped, and cut short
+/// after 60 bytes with the whole length said, so a long name never floods a terminal.
+///
+/// ```
+/// use greeting::protocol::Shown;
+/// assert_eq!(Shown(b"Ada\n").to_string(), r#""Ada\n""#);
+/// let long = format!("\"{}\"... (100 bytes)", "a".repeat(60));
+/// assert_eq!(Shown(&[b'a'; 100]).to_string(), long);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Shown<'a>(pub &'a [u8]);
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const LONGEST: usize = 60;
+        let cut = &self.0[..self.0.len().min(LONGEST)];
+        write!(f, "\"{}\"", cut.escape_ascii())?;
+        if cut.len() < self.0.len() {
+            write!(f, "... ({} bytes)", self.0.len())?;
+        }
+        Ok(())
+    }
 }
 
 /// One message read from a TCP connection.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::backoff::Backoff;
 use crate::duration::Human;
 use crate::log::{Log, RateLimited, report};
-use crate::protocol::{self, EXIT, Framer, LINE_TOO_LONG, Message, WELCOME};
+use crate::protocol::{self, EXIT, Framer, LINE_TOO_LONG, Message, Shown, WELCOME};
 use crate::stop::{Poke, StopHandle};
 
 /// The line a connection over `--max-connections` gets before it is closed.
@@ -316,20 +316,29 @@ fn idle_error(err: io::Error, idle_timeout: Option<Duration>) -> io::Error {
     }
 }
 
+/// The longest name the client sends: the server takes one read of up to this many bytes as
+/// one message, so a longer name would come back as two replies.
+pub const MAX_NAME: usize = protocol::READ_SIZE;
+
 /// Checks that `name` can be sent bare over TCP and come back as one reply.
 ///
 /// # Errors
 ///
-/// A message saying why not: it is empty (nothing would be sent), holds a newline (which would
-/// switch the server to line mode), or is the exit word.
+/// A message saying why not: it is empty (nothing would be sent), longer than [`MAX_NAME`],
+/// holds a newline (which would switch the server to line mode), or is the exit word.
 pub fn check_name(name: &[u8]) -> Result<(), String> {
-    let shown = String::from_utf8_lossy(name);
     if name.is_empty() {
         Err("a name cannot be empty".to_string())
+    } else if name.len() > MAX_NAME {
+        Err(format!(
+            "a name cannot be longer than {MAX_NAME} bytes, the most the server reads as one \
+             message: {}",
+            Shown(name)
+        ))
     } else if name.contains(&b'\n') {
-        Err(format!("a name cannot hold a newline: {shown:?}"))
+        Err(format!("a name cannot hold a newline: {}", Shown(name)))
     } else if name == EXIT {
-        Err(format!("'{shown}' is the exit word, not a name"))
+        Err(format!("{} is the exit word, not a name", Shown(name)))
     } else {
         Ok(())
     }
@@ -401,8 +410,12 @@ impl TcpClient {
     }
 
     /// Reads until `expected` has arrived whole, failing as soon as the bytes differ from it.
+    ///
+    /// Each reply gets the whole timeout, however the one before it was split.
     fn read_reply(&mut self, expected: &[u8]) -> io::Result<Vec<u8>> {
-        let deadline = Instant::now() + self.timeout;
+        // A timeout too large for the clock means no deadline at all, not a panic.
+        let deadline = Instant::now().checked_add(self.timeout);
+        self.stream.set_read_timeout(Some(self.timeout))?;
         self.buf.clear();
         // Room for one byte more than expected, so a longer reply shows up as a mismatch.
         self.buf.resize(expected.len() + 1, 0);
@@ -429,11 +442,14 @@ impl TcpClient {
             if got == expected.len() {
                 return Ok(arrived.to_vec());
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(self.timed(ErrorKind::TimedOut.into()));
+            // The rest of the reply gets what is left of this reply's window, not a new one.
+            if let Some(deadline) = deadline {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(self.timed(ErrorKind::TimedOut.into()));
+                }
+                self.stream.set_read_timeout(Some(left))?;
             }
-            self.stream.set_read_timeout(Some(left))?;
         }
     }
 
@@ -468,20 +484,5 @@ impl TcpClient {
             ),
             _ => err,
         }
-    }
-}
-
-/// Shows bytes from the wire in an error message: quoted, escaped, cut short if long.
-struct Shown<'a>(&'a [u8]);
-
-impl std::fmt::Display for Shown<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        const LONGEST: usize = 60;
-        let cut = &self.0[..self.0.len().min(LONGEST)];
-        write!(f, "\"{}\"", cut.escape_ascii())?;
-        if cut.len() < self.0.len() {
-            write!(f, "...")?;
-        }
-        Ok(())
     }
 }

@@ -291,3 +291,60 @@ fn stop_ends_an_idle_server() -> TestResult {
     let server = start_tcp_server()?;
     stop(server)
 }
+
+/// A reply that came in pieces does not shorten the next one's timeout: with a 2 s timeout, a
+/// welcome whose pieces come 1.2 s late and then a reply that takes 1.4 s both arrive in time.
+#[test]
+fn each_reply_gets_the_whole_timeout() -> TestResult {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let fake = thread::spawn(move || -> io::Result<()> {
+        let (mut stream, _) = listener.accept()?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(TIMEOUT))?;
+        thread::sleep(Duration::from_millis(1200));
+        stream.write_all(b"Wel")?;
+        thread::sleep(Duration::from_millis(30));
+        stream.write_all(b"come!")?;
+        let n = stream.read(&mut [0; 64])?;
+        assert_eq!(n, 3, "the name should come in one read");
+        thread::sleep(Duration::from_millis(1400));
+        stream.write_all(b"Hello, Ada!")?;
+        let _ = stream.read(&mut [0; 64]);
+        Ok(())
+    });
+    let (mut client, welcome) = TcpClient::connect(addr, Duration::from_secs(2))?;
+    assert_eq!(welcome, b"Welcome!");
+    assert_eq!(client.greet(b"Ada")?, b"Hello, Ada!");
+    client.exit()?;
+    fake.join().expect("fake server should not panic")?;
+    Ok(())
+}
+
+/// A name longer than one server read (8 KiB) would come back as two replies: it is refused
+/// before anything is sent, with a message that quotes only the start of it.
+#[test]
+fn the_client_refuses_a_name_longer_than_one_read() -> TestResult {
+    let server = start_tcp_server()?;
+    let (mut client, _) = TcpClient::connect(server.0, TIMEOUT)?;
+    assert_eq!(client.greet(&[b'a'; 8192])?.len(), 8192 + 8);
+    let err = client.greet(&[b'b'; 10_000]).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("longer than 8192 bytes") && msg.contains("(10000 bytes)") && msg.len() < 200,
+        "{msg}"
+    );
+    assert_eq!(client.greet(b"still here")?, b"Hello, still here!");
+    stop(server)
+}
+
+/// A timeout too large for the clock (about 300 billion years) means no deadline, not a panic.
+#[test]
+fn a_huge_timeout_is_no_deadline() -> TestResult {
+    let server = start_tcp_server()?;
+    let (mut client, _) = TcpClient::connect(server.0, Duration::from_secs(u64::MAX / 2))?;
+    assert_eq!(client.greet(b"Ada")?, b"Hello, Ada!");
+    client.exit()?;
+    stop(server)
+}
