@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::backoff::Backoff;
 use crate::log::{Log, RateLimited};
-use crate::protocol;
+use crate::protocol::{self, Shown};
 use crate::stop::{Poke, StopHandle};
 
 /// The largest UDP payload over IPv4, and so the largest name the server promises to answer
@@ -134,8 +134,41 @@ pub(crate) fn ephemeral_socket_for(peer: SocketAddr) -> io::Result<UdpSocket> {
     UdpSocket::bind(any)
 }
 
-/// A client of the UDP greeting server on a connected socket, so the kernel drops datagrams
-/// from anyone but the server.
+/// The longest name the client sends: its reply, 8 bytes longer, is then the largest datagram
+/// IPv4 carries, so the server can answer it.
+pub const MAX_NAME: usize = MAX_DATAGRAM - (protocol::greeting_len(0));
+
+/// Checks that the UDP server can answer `name`.
+///
+/// # Errors
+///
+/// A message saying why not: it is longer than [`MAX_NAME`], or shaped like a greeting
+/// (`Hello, …!`), which the server never answers ([`UdpServer::run`] says why).
+pub fn check_name(name: &[u8]) -> Result<(), String> {
+    if name.len() > MAX_NAME {
+        Err(format!(
+            "a name cannot be longer than {MAX_NAME} bytes, or its reply would not fit in a \
+             datagram: {}",
+            Shown(name)
+        ))
+    } else if protocol::is_greeting(name) {
+        Err(format!(
+            "{} is shaped like a greeting, which the server never answers",
+            Shown(name)
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// A client of the UDP greeting server.
+///
+/// Like the original client, its socket is not connected: a server bound to a wildcard address
+/// on a host with several addresses may answer from another address than the one the client
+/// sent to, and a connected socket would never see that reply. A datagram counts as the reply
+/// when it comes from the server's port and holds exactly the greeting for the name in flight;
+/// anything else is ignored. The cost: on Linux and macOS the kernel reports "port unreachable"
+/// only to connected sockets, so there a closed port looks like a silent one.
 #[derive(Debug)]
 pub struct UdpClient {
     socket: UdpSocket,
@@ -143,10 +176,21 @@ pub struct UdpClient {
     timeout: Duration,
     retries: u32,
     buf: Vec<u8>,
+    /// The reply to the name before, which may still arrive late or twice.
+    previous: Vec<u8>,
+}
+
+/// How one try of a request ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Try {
+    /// The expected reply came.
+    Answered,
+    /// The timeout passed; `refused` if the server's port was reported unreachable meanwhile.
+    Unanswered { refused: bool },
 }
 
 impl UdpClient {
-    /// Connects a fresh socket to the first address `addr` resolves to.
+    /// Opens a socket to talk to the first address `addr` resolves to.
     ///
     /// Each request waits `timeout` for its reply per try, and tries `retries` more times.
     pub fn connect(addr: impl ToSocketAddrs, timeout: Duration, retries: u32) -> io::Result<Self> {
@@ -155,13 +199,13 @@ impl UdpClient {
             .next()
             .ok_or_else(|| io::Error::new(ErrorKind::NotFound, "the host name has no addresses"))?;
         let socket = ephemeral_socket_for(peer)?;
-        socket.connect(peer)?;
         Ok(UdpClient {
             socket,
             peer,
             timeout,
             retries,
             buf: vec![0; RECV_BUFFER],
+            previous: Vec::new(),
         })
     }
 
@@ -172,58 +216,180 @@ impl UdpClient {
 
     /// Sends `name` and returns its reply, `Hello, NAME!`.
     ///
-    /// Any other datagram (a late reply to an earlier name, a duplicate, a stray) is discarded.
-    /// When no reply comes within the timeout, or the server's port is closed, the name is sent
-    /// again, up to the number of retries.
+    /// Any other datagram (a late reply to an earlier name, a duplicate, a stray, anything from
+    /// another port) is discarded. When no reply comes within the timeout the name is sent
+    /// again, up to the number of retries; every try waits its whole timeout, also when the
+    /// server's port was reported unreachable, so retries bridge a server restart.
     ///
     /// # Errors
     ///
-    /// `TimedOut` with `no reply from ADDR after N tries`, or a failure to send.
+    /// `InvalidInput` for a name [`check_name`] refuses, before anything is sent; `InvalidData`
+    /// (`expected "Hello, …!" but got "…"`) when the server's port sent only something else;
+    /// `TimedOut` (`no reply from ADDR after N tries`) when it sent nothing; a failure to send.
     pub fn request(&mut self, name: &[u8]) -> io::Result<Vec<u8>> {
+        check_name(name).map_err(|msg| io::Error::new(ErrorKind::InvalidInput, msg))?;
         let expected = protocol::greeting(name);
         let tries = self.retries.saturating_add(1);
         let mut refused = false;
+        let mut wrong: Option<Vec<u8>> = None;
         for _ in 0..tries {
-            match self.socket.send(name) {
-                Ok(_) => {}
-                Err(err) if err.kind() == ErrorKind::ConnectionRefused => {
-                    refused = true;
-                    continue;
+            match self.try_once(name, &expected, &mut wrong)? {
+                Try::Answered => {
+                    self.previous.clone_from(&expected);
+                    return Ok(expected);
                 }
-                Err(err) => return Err(err),
-            }
-            match self.await_reply(&expected) {
-                Ok(true) => return Ok(expected),
-                Ok(false) => {}
-                Err(err) if err.kind() == ErrorKind::ConnectionRefused => refused = true,
-                Err(err) => return Err(err),
+                Try::Unanswered { refused: now } => refused |= now,
             }
         }
+        if let Some(got) = wrong {
+            return Err(io::Error::new(
+                ErrorKind::InvalidData,
+                format!("expected {} but got {}", Shown(&expected), Shown(&got)),
+            ));
+        }
         let why = if refused { " (port unreachable)" } else { "" };
+        let plural = if tries == 1 { "try" } else { "tries" };
         Err(io::Error::new(
             ErrorKind::TimedOut,
-            format!("no reply from {} after {tries} tries{why}", self.peer),
+            format!("no reply from {} after {tries} {plural}{why}", self.peer),
         ))
     }
 
-    /// Waits one timeout for `expected`; returns false when it did not come.
-    fn await_reply(&mut self, expected: &[u8]) -> io::Result<bool> {
-        let deadline = Instant::now() + self.timeout;
+    /// Sends `name` once and waits one timeout for `expected`, keeping the last datagram from
+    /// the server's port that was something else in `wrong`.
+    fn try_once(
+        &mut self,
+        name: &[u8],
+        expected: &[u8],
+        wrong: &mut Option<Vec<u8>>,
+    ) -> io::Result<Try> {
+        // A timeout too large for the clock means waiting for good, not a panic.
+        let deadline = Instant::now().checked_add(self.timeout);
+        let mut refused = false;
+        match self.socket.send_to(name, self.peer) {
+            Ok(_) => {}
+            Err(err) if is_unreachable(&err) => refused = true,
+            Err(err) => return Err(err),
+        }
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = match deadline {
+                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+                None => self.timeout,
+            };
             if left.is_zero() {
-                return Ok(false);
+                return Ok(Try::Unanswered { refused });
+            }
+            if refused {
+                // Nothing more can come for this try; wait out its timeout all the same, so
+                // that no setting of --retries turns into a burst of datagrams.
+                thread::sleep(left);
+                continue;
             }
             self.socket.set_read_timeout(Some(left))?;
-            match self.socket.recv(&mut self.buf) {
-                Ok(n) if self.buf[..n] == *expected => return Ok(true),
-                Ok(_) => {}
-                Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    return Ok(false);
+            match self.socket.recv_from(&mut self.buf) {
+                Ok((n, from)) => {
+                    match judge(&self.buf[..n], from, self.peer, expected, &self.previous) {
+                        Verdict::Reply => return Ok(Try::Answered),
+                        Verdict::Wrong => *wrong = Some(self.buf[..n].to_vec()),
+                        Verdict::Stray => {}
+                    }
                 }
+                Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
                 Err(err) if err.kind() == ErrorKind::Interrupted => {}
+                Err(err) if is_unreachable(&err) => refused = true,
                 Err(err) => return Err(err),
             }
         }
+    }
+}
+
+/// What a datagram that reached the client is.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// The greeting for the name in flight, from the server's port.
+    Reply,
+    /// Something else from the server's port: a truncated or mangled reply, or a late one.
+    Wrong,
+    /// A datagram from another port, or a late copy of the reply to the name before.
+    Stray,
+}
+
+/// Judges a datagram from `from`: the server at `peer` may answer from any of its addresses
+/// (see [`UdpClient`]), but only from its own port; a late copy of the `previous` reply is
+/// not news.
+fn judge(
+    datagram: &[u8],
+    from: SocketAddr,
+    peer: SocketAddr,
+    expected: &[u8],
+    previous: &[u8],
+) -> Verdict {
+    if from.port() != peer.port() || (datagram == previous && datagram != expected) {
+        Verdict::Stray
+    } else if datagram == expected {
+        Verdict::Reply
+    } else {
+        Verdict::Wrong
+    }
+}
+
+/// Returns true for the error an ICMP port unreachable becomes on a UDP socket: a refusal on
+/// Unix, a reset (`WSAECONNRESET`) on Windows.
+fn is_unreachable(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(text: &str) -> SocketAddr {
+        text.parse().expect("a valid address")
+    }
+
+    #[test]
+    fn a_reply_may_come_from_another_address_but_not_another_port() {
+        let peer = addr("127.0.0.2:8888");
+        let other_ip = addr("127.0.0.1:8888");
+        let other_port = addr("127.0.0.2:8889");
+        let judged = |datagram: &[u8], from| judge(datagram, from, peer, b"Hello, Ada!", b"");
+        assert_eq!(judged(b"Hello, Ada!", peer), Verdict::Reply);
+        assert_eq!(judged(b"Hello, Ada!", other_ip), Verdict::Reply);
+        assert_eq!(judged(b"Hello, Ada!", other_port), Verdict::Stray);
+        assert_eq!(judged(b"Hello, Ad", peer), Verdict::Wrong);
+        assert_eq!(judged(b"Hello, Bob!", other_ip), Verdict::Wrong);
+        assert_eq!(judged(b"junk", other_port), Verdict::Stray);
+    }
+
+    #[test]
+    fn a_late_copy_of_the_reply_before_is_not_news() {
+        let peer = addr("127.0.0.1:8888");
+        let judged = |datagram: &[u8], expected: &[u8]| {
+            judge(datagram, peer, peer, expected, b"Hello, Bob!")
+        };
+        assert_eq!(judged(b"Hello, Bob!", b"Hello, Ada!"), Verdict::Stray);
+        assert_eq!(judged(b"Hello, Bob!", b"Hello, Bob!"), Verdict::Reply);
+    }
+
+    #[test]
+    fn a_refusal_and_a_reset_both_mean_unreachable() {
+        assert!(is_unreachable(&ErrorKind::ConnectionRefused.into()));
+        assert!(is_unreachable(&ErrorKind::ConnectionReset.into()));
+        assert!(!is_unreachable(&ErrorKind::TimedOut.into()));
+        assert!(!is_unreachable(&ErrorKind::PermissionDenied.into()));
+    }
+
+    #[test]
+    fn names_the_server_never_answers_are_refused() {
+        assert_eq!(check_name(b"Michael"), Ok(()));
+        assert_eq!(check_name(b""), Ok(()));
+        assert_eq!(check_name(&vec![b'a'; MAX_NAME]), Ok(()));
+        let long = check_name(&vec![b'a'; MAX_NAME + 1]).unwrap_err();
+        assert!(long.contains("65499 bytes") && long.len() < 200, "{long}");
+        let shaped = check_name(b"Hello, Ada!").unwrap_err();
+        assert!(shaped.contains("shaped like a greeting"), "{shaped}");
     }
 }

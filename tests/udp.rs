@@ -184,3 +184,101 @@ fn ipv6_datagrams_are_greeted() -> TestResult {
     assert_eq!(client.request(b"Sarah")?, b"Hello, Sarah!");
     stop(server)
 }
+
+/// A server that starts after the client's first tries is still reached: each try waits its
+/// timeout before the next, so retries bridge a restart instead of failing in a burst.
+#[test]
+fn retries_bridge_a_server_that_starts_late() -> TestResult {
+    let port = UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut client = UdpClient::connect(("127.0.0.1", port), Duration::from_millis(200), 20)?;
+    let asking = std::thread::spawn(move || client.request(b"Ada"));
+    std::thread::sleep(Duration::from_millis(700));
+    let server = start_udp(UdpServer::bind(("127.0.0.1", port))?)?;
+    let reply = asking.join().expect("client thread should not panic")?;
+    assert_eq!(reply, b"Hello, Ada!");
+    stop(server)
+}
+
+/// Against a server that answers with something else (the original cuts a request at 1,024
+/// bytes), the client says what came instead of "no reply", both quoted short.
+#[test]
+fn the_client_says_what_came_instead() -> TestResult {
+    let fake = udp_socket()?;
+    let addr = fake.local_addr()?;
+    let truncating = std::thread::spawn(move || -> io::Result<()> {
+        let mut buf = [0; 1024];
+        for _ in 0..2 {
+            let (n, peer) = fake.recv_from(&mut buf)?;
+            let mut reply = b"Hello, ".to_vec();
+            reply.extend_from_slice(&buf[..n]);
+            reply.push(b'!');
+            fake.send_to(&reply, peer)?;
+        }
+        Ok(())
+    });
+    let mut client = UdpClient::connect(addr, Duration::from_millis(300), 1)?;
+    let err = client.request(&[b'a'; 1500]).unwrap_err();
+    truncating.join().expect("fake server should not panic")?;
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    let a60 = "a".repeat(53);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            r#"expected "Hello, {a60}"... (1508 bytes) but got "Hello, {a60}"... (1032 bytes)"#
+        )
+    );
+    Ok(())
+}
+
+/// Names the server will never answer (shaped like a greeting, or too long for a reply to fit)
+/// are refused at once, before anything is sent.
+#[test]
+fn the_client_refuses_names_the_server_never_answers() -> TestResult {
+    let silent = udp_socket()?;
+    let mut client = UdpClient::connect(silent.local_addr()?, TIMEOUT, 3)?;
+    let started = Instant::now();
+    for name in [&b"Hello, Ada!"[..], &[b'x'; 65_500]] {
+        let err = client.request(name).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().len() < 200, "{err}");
+    }
+    assert!(started.elapsed() < TIMEOUT, "{:?}", started.elapsed());
+    silent.set_read_timeout(Some(Duration::from_millis(100)))?;
+    assert!(silent.recv_from(&mut [0; 16]).is_err(), "a name was sent");
+    Ok(())
+}
+
+/// A server on a host with several addresses may answer from another address than the one the
+/// client sent to: that reply is taken, while the exact greeting from any other port is not.
+/// Linux only: it sends from 127.0.0.2, which other systems do not configure by default.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_reply_from_another_address_of_the_server_is_taken() -> TestResult {
+    let front = udp_socket()?;
+    let addr = front.local_addr()?;
+    let other_address = UdpSocket::bind(("127.0.0.2", addr.port()))?;
+    let other_port = UdpSocket::bind("127.0.0.2:0")?;
+    let answering = std::thread::spawn(move || -> io::Result<()> {
+        let mut buf = [0; 64];
+        let (_, peer) = front.recv_from(&mut buf)?;
+        other_port.send_to(b"Hello, Ada!", peer)?;
+        let (_, peer) = front.recv_from(&mut buf)?;
+        other_address.send_to(b"Hello, Bob!", peer)?;
+        Ok(())
+    });
+    let mut client = UdpClient::connect(addr, Duration::from_millis(300), 0)?;
+    let err = client.request(b"Ada").unwrap_err();
+    assert_eq!(err.to_string(), format!("no reply from {addr} after 1 try"));
+    assert_eq!(client.request(b"Bob")?, b"Hello, Bob!");
+    answering.join().expect("fake server should not panic")?;
+    Ok(())
+}
+
+/// A timeout too large for the clock means waiting without a deadline, not a panic.
+#[test]
+fn a_huge_timeout_is_no_deadline() -> TestResult {
+    let server = start_udp_server()?;
+    let mut client = UdpClient::connect(server.0, Duration::from_secs(u64::MAX / 2), 0)?;
+    assert_eq!(client.request(b"Ada")?, b"Hello, Ada!");
+    stop(server)
+}
