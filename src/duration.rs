@@ -29,7 +29,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         _ => return Err(invalid(text)),
     };
     let number: f64 = number.parse().map_err(|_| invalid(text))?;
-    Duration::try_from_secs_f64(number * scale).map_err(|_| invalid(text))
+    let duration = Duration::try_from_secs_f64(number * scale).map_err(|_| invalid(text))?;
+    if duration.is_zero() && number != 0.0 {
+        // Zero means "none" for some settings; a typo must not turn into that silently.
+        return Err(format!("'{text}' is shorter than a nanosecond"));
+    }
+    Ok(duration)
 }
 
 /// Parses a duration as [`parse_duration`] does, refusing zero: for a timeout, which must allow
@@ -90,6 +95,18 @@ mod tests {
             let err = parse_duration(bad).unwrap_err();
             assert!(err.contains(bad.trim()), "{err}");
         }
+    }
+
+    #[test]
+    fn a_nonzero_value_never_rounds_to_zero() {
+        assert!(
+            parse_duration("0.0000000001")
+                .unwrap_err()
+                .contains("nanosecond")
+        );
+        assert!(parse_duration("0.0000001ms").is_err());
+        assert_eq!(parse_duration("0.000000001"), Ok(Duration::from_nanos(1)));
+        assert_eq!(parse_duration("0.0"), Ok(Duration::ZERO));
     }
 
     #[test]

@@ -6,17 +6,17 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 use greeting::duration::parse_timeout;
 use greeting::protocol::EXIT;
 use greeting::{TcpClient, cli, tcp};
 
 /// Greets names over TCP, like the tutorial's SocketTcpClient.py.
 #[derive(Parser)]
-#[command(name = "tcp-client", version, about)]
+#[command(name = "tcp-client", version)]
 struct Args {
     /// Server to connect to: IPv4, IPv6 (::1) or a host name
-    #[arg(long, default_value = "127.0.0.1")]
+    #[arg(long, default_value = "127.0.0.1", value_parser = cli::parse_host)]
     host: String,
     /// Server port
     #[arg(short, long, default_value_t = 9999)]
@@ -34,13 +34,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    for name in &args.names {
-        if let Err(msg) = tcp::check_name(name.as_encoded_bytes()) {
-            Args::command()
-                .error(clap::error::ErrorKind::InvalidValue, msg)
-                .exit();
-        }
-    }
+    cli::check_names::<Args>(&args.names, tcp::check_name);
     cli::exit_code("tcp-client", run(args))
 }
 
@@ -51,17 +45,14 @@ fn run(args: Args) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
     let reading = cli::print_line(&mut out, &welcome).context("failed to write to stdout")?;
     let mut greet = |name: &[u8]| -> anyhow::Result<bool> {
-        let reply = client.greet(name).with_context(|| {
-            format!(
-                "failed to greet '{}' at {addr}",
-                String::from_utf8_lossy(name)
-            )
-        })?;
+        let reply = client
+            .greet(name)
+            .with_context(|| format!("failed to greet {} at {addr}", cli::shown_name(name)))?;
         cli::print_line(&mut out, &reply).context("failed to write to stdout")
     };
     if reading {
         // A line "exit" on stdin ends the input; as an argument, main has refused it already.
-        cli::for_each_name(args.stdin, &args.names, |name| {
+        cli::for_each_name(args.stdin, tcp::MAX_NAME, &args.names, |name| {
             if name == EXIT { Ok(false) } else { greet(name) }
         })?;
     }

@@ -12,10 +12,10 @@ use greeting::{UdpClient, cli, udp};
 
 /// Greets names over UDP, like the tutorial's SocketUdpClient.py.
 #[derive(Parser)]
-#[command(name = "udp-client", version, about)]
+#[command(name = "udp-client", version)]
 struct Args {
     /// Server to send to: IPv4, IPv6 (::1) or a host name
-    #[arg(long, default_value = "127.0.0.1")]
+    #[arg(long, default_value = "127.0.0.1", value_parser = cli::parse_host)]
     host: String,
     /// Server port
     #[arg(short, long, default_value_t = 8888)]
@@ -35,7 +35,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    cli::exit_code("udp-client", run(Args::parse()))
+    let args = Args::parse();
+    cli::check_names::<Args>(&args.names, udp::check_name);
+    cli::exit_code("udp-client", run(args))
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
@@ -51,14 +53,11 @@ fn run(args: Args) -> anyhow::Result<()> {
             Err(err) if err.kind() == ErrorKind::TimedOut => return Err(err.into()),
             Err(err) => {
                 return Err(err).with_context(|| {
-                    format!(
-                        "failed to send '{}' to {addr}",
-                        String::from_utf8_lossy(name)
-                    )
+                    format!("failed to greet {} at {addr}", cli::shown_name(name))
                 });
             }
         };
         cli::print_line(&mut out, &reply).context("failed to write to stdout")
     };
-    cli::for_each_name(args.stdin, &args.names, greet)
+    cli::for_each_name(args.stdin, udp::MAX_NAME, &args.names, greet)
 }

@@ -10,10 +10,10 @@ use greeting::{Log, UdpServer, cli};
 
 /// Serves the greeting protocol over UDP, like the tutorial's SocketUdpServer.py.
 #[derive(Parser)]
-#[command(name = "udp-server", version, about)]
+#[command(name = "udp-server", version)]
 struct Args {
     /// Address to listen on: IPv4, IPv6 (::1) or a host name
-    #[arg(long, default_value = "127.0.0.1")]
+    #[arg(long, default_value = "127.0.0.1", value_parser = cli::parse_host)]
     host: String,
     /// Port to listen on; 0 takes any free port
     #[arg(short, long, default_value_t = 8888)]
