@@ -668,10 +668,10 @@ fn scale(contender: Contender, connections: usize, log_dir: &std::path::Path) ->
                         client.round_trip(&name, &mut [0; 64])?;
                         Ok(client)
                     });
-                    if let Err(err) = &result
-                        && errors.fetch_add(1, Ordering::Relaxed) < 3
-                    {
-                        eprintln!("  scale: connection {id}: {err}");
+                    if let Err(err) = &result {
+                        if errors.fetch_add(1, Ordering::Relaxed) < 3 {
+                            eprintln!("  scale: connection {id}: {err}");
+                        }
                     }
                     answered.wait();
                     release.wait();

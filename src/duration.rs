@@ -63,11 +63,11 @@ impl fmt::Display for Human {
         let d = self.0;
         if d.subsec_nanos() == 0 {
             match d.as_secs() {
-                s if s != 0 && s.is_multiple_of(3600) => write!(f, "{}h", s / 3600),
-                s if s != 0 && s.is_multiple_of(60) => write!(f, "{}m", s / 60),
+                s if s != 0 && s % 3600 == 0 => write!(f, "{}h", s / 3600),
+                s if s != 0 && s % 60 == 0 => write!(f, "{}m", s / 60),
                 s => write!(f, "{s}s"),
             }
-        } else if d.subsec_nanos().is_multiple_of(1_000_000) {
+        } else if d.subsec_nanos() % 1_000_000 == 0 {
             write!(f, "{}ms", d.as_millis())
         } else {
             write!(f, "{}s", d.as_secs_f64())

@@ -48,6 +48,7 @@ pub mod cli;
 pub mod duration;
 pub mod log;
 pub mod protocol;
+mod resolve;
 mod stop;
 pub mod tcp;
 pub mod udp;

@@ -12,6 +12,7 @@ use crate::backoff::Backoff;
 use crate::duration::Human;
 use crate::log::{Log, RateLimited, report};
 use crate::protocol::{self, EXIT, Framer, LINE_TOO_LONG, Message, Shown, WELCOME};
+use crate::resolve::first_that_works;
 use crate::stop::{Poke, StopHandle};
 
 /// The line a connection over `--max-connections` gets before it is closed.
@@ -24,9 +25,11 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Descriptors beyond one per connection: the listener, stdio, the log, a stop poke.
+#[cfg(target_os = "linux")]
 const DESCRIPTOR_HEADROOM: usize = 64;
 
 /// The most descriptors made room for up front (the table for them costs 8 bytes each).
+#[cfg(target_os = "linux")]
 const MAX_DESCRIPTOR_RESERVE: usize = 1 << 20;
 
 /// The stack each connection thread gets. The handler's frames are small and its buffers live on
@@ -62,12 +65,13 @@ pub struct TcpServer {
 }
 
 impl TcpServer {
-    /// Binds a TCP listener to `addr`, trying each address it resolves to in turn.
+    /// Binds a TCP listener to `addr`, trying each address it resolves to in turn, IPv4 first
+    /// (so `localhost` means 127.0.0.1 wherever the resolver puts `::1` first).
     ///
     /// The server starts with the defaults: no delay, a 5-minute idle timeout, at most 1,024 live
     /// connections, and a quiet log.
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Self> {
-        let listener = TcpListener::bind(addr)?;
+        let listener = first_that_works(addr, TcpListener::bind)?;
         let stop = StopHandle::new(listener.local_addr()?, Poke::Connect);
         let server = TcpServer {
             listener,
@@ -93,9 +97,10 @@ impl TcpServer {
 
     /// Sets how many connections may be live at once; further ones are turned away.
     ///
-    /// It also makes room for that many descriptors in the process now, as far as its limit on
-    /// open files allows, so the first burst of connections does not have to wait for it.
+    /// On Linux it also makes room for that many descriptors in the process now, as far as its
+    /// limit on open files allows, so the first burst of connections does not have to wait for it.
     pub fn max_connections(mut self, max_connections: usize) -> Self {
+        #[cfg(target_os = "linux")]
         if max_connections > self.max_connections {
             self.grow_descriptor_table(max_connections.saturating_add(DESCRIPTOR_HEADROOM));
         }
@@ -110,7 +115,9 @@ impl TcpServer {
     /// stalled: long enough for a burst of connects to overflow std's fixed 128-deep listen
     /// queue, and connections dropped there by SYN cookies hang for good. Growing the table
     /// here, before `run` starts any thread, takes that stall out of the accept path. The table
-    /// never shrinks, and this stops at the first failure (the open-file limit).
+    /// never shrinks, and this stops at the first failure (the open-file limit). Other systems
+    /// grow their tables differently, and there this would only slow the start down.
+    #[cfg(target_os = "linux")]
     fn grow_descriptor_table(&self, count: usize) {
         let mut spare = Vec::new();
         while spare.len() < count.min(MAX_DESCRIPTOR_RESERVE) {
@@ -356,35 +363,28 @@ pub struct TcpClient {
 impl TcpClient {
     /// Connects to `addr` and reads the welcome; returns the client and the welcome's bytes.
     ///
-    /// `timeout` bounds the connect (per address `addr` resolves to) and each reply from then on.
+    /// `timeout` bounds the connect (per address `addr` resolves to, IPv4 first) and each reply
+    /// from then on.
     ///
     /// # Errors
     ///
     /// The last connect failure, a timeout, or `InvalidData` if the server's first words are not
     /// `Welcome!`.
     pub fn connect(addr: impl ToSocketAddrs, timeout: Duration) -> io::Result<(Self, Vec<u8>)> {
-        let mut last_err = None;
-        for peer in addr.to_socket_addrs()? {
-            match TcpStream::connect_timeout(&peer, timeout) {
-                Ok(stream) => {
-                    stream.set_nodelay(true)?;
-                    stream.set_read_timeout(Some(timeout))?;
-                    stream.set_write_timeout(Some(timeout))?;
-                    let mut client = TcpClient {
-                        stream,
-                        peer,
-                        timeout,
-                        buf: Vec::new(),
-                    };
-                    let welcome = client.read_reply(WELCOME)?;
-                    return Ok((client, welcome));
-                }
-                Err(err) => last_err = Some(err),
-            }
-        }
-        Err(last_err.unwrap_or_else(|| {
-            io::Error::new(ErrorKind::NotFound, "the host name has no addresses")
-        }))
+        let (stream, peer) = first_that_works(addr, |peer| {
+            Ok((TcpStream::connect_timeout(&peer, timeout)?, peer))
+        })?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        let mut client = TcpClient {
+            stream,
+            peer,
+            timeout,
+            buf: Vec::new(),
+        };
+        let welcome = client.read_reply(WELCOME)?;
+        Ok((client, welcome))
     }
 
     /// Returns the server's address.

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::backoff::Backoff;
 use crate::log::{Log, RateLimited};
 use crate::protocol::{self, Shown};
+use crate::resolve::{first_that_works, resolve};
 use crate::stop::{Poke, StopHandle};
 
 /// The largest UDP payload over IPv4, and so the largest name the server promises to answer
@@ -37,11 +38,12 @@ pub struct UdpServer {
 }
 
 impl UdpServer {
-    /// Binds a UDP socket to `addr`, trying each address it resolves to in turn.
+    /// Binds a UDP socket to `addr`, trying each address it resolves to in turn, IPv4 first
+    /// (so `localhost` means 127.0.0.1 wherever the resolver puts `::1` first).
     ///
     /// The server starts with a quiet log.
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Self> {
-        let socket = UdpSocket::bind(addr)?;
+        let socket = first_that_works(addr, UdpSocket::bind)?;
         let stop = StopHandle::new(socket.local_addr()?, Poke::Datagram);
         Ok(UdpServer {
             socket,
@@ -90,8 +92,11 @@ impl UdpServer {
             let (n, peer) = match received {
                 Ok(received) => received,
                 Err(err) if err.kind() == ErrorKind::Interrupted => continue,
+                // An earlier reply's client had closed its port. Windows says so here, on the
+                // next receive (WSAECONNRESET); it is that client's business, not an error of
+                // the server, and nothing waits to be retried.
+                Err(err) if is_unreachable(&err) => continue,
                 Err(err) => {
-                    // On Linux an ICMP error for an earlier reply can surface here.
                     recv_errors.report(format_args!("failed to receive a datagram: {err}"));
                     thread::sleep(backoff.next_pause());
                     continue;
@@ -190,14 +195,12 @@ enum Try {
 }
 
 impl UdpClient {
-    /// Opens a socket to talk to the first address `addr` resolves to.
+    /// Opens a socket to talk to the first address `addr` resolves to, IPv4 first (so
+    /// `localhost` reaches a server on 127.0.0.1 wherever the resolver puts `::1` first).
     ///
     /// Each request waits `timeout` for its reply per try, and tries `retries` more times.
     pub fn connect(addr: impl ToSocketAddrs, timeout: Duration, retries: u32) -> io::Result<Self> {
-        let peer = addr
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| io::Error::new(ErrorKind::NotFound, "the host name has no addresses"))?;
+        let peer = resolve(addr)?[0];
         let socket = ephemeral_socket_for(peer)?;
         Ok(UdpClient {
             socket,
