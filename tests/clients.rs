@@ -243,7 +243,7 @@ fn hosts_take_brackets_and_send_ports_to_port() -> TestResult {
         assert!(out.stderr.contains("port with --port"), "{}", out.stderr);
     }
     if !has_ipv6() {
-        eprintln!("skipped: this machine has no IPv6 loopback");
+        skip("this machine has no IPv6 loopback");
         return Ok(());
     }
     let tcp = server("tcp-server", &["--host", "[::1]"])?;

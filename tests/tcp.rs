@@ -191,7 +191,7 @@ fn each_connection_is_logged_like_the_original() -> TestResult {
 #[test]
 fn ipv6_clients_are_greeted() -> TestResult {
     if !has_ipv6() {
-        eprintln!("skipped: this machine has no IPv6 loopback");
+        skip("this machine has no IPv6 loopback");
         return Ok(());
     }
     let server = start_tcp(TcpServer::bind("[::1]:0")?)?;

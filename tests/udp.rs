@@ -60,6 +60,9 @@ fn an_empty_datagram_is_answered() -> TestResult {
 /// is dropped, not truncated, and the server goes on answering.
 #[test]
 fn oversize_replies_are_dropped_not_truncated() -> TestResult {
+    if !udp_carries(MAX_DATAGRAM)? {
+        return Ok(());
+    }
     let server = start_udp_server()?;
     let socket = udp_socket()?;
     let fits = vec![b'a'; MAX_DATAGRAM - 8];
@@ -155,7 +158,7 @@ fn the_server_ignores_privileged_source_ports() -> TestResult {
     // Binding a low port needs root; without it there is nothing to test from.
     let low = (900..1000).find_map(|port| UdpSocket::bind(("127.0.0.1", port)).ok());
     let Some(low) = low else {
-        eprintln!("skipped: cannot bind a port below 1024 here (not root)");
+        skip("cannot bind a port below 1024 here (not root)");
         return Ok(());
     };
     low.set_read_timeout(Some(Duration::from_millis(300)))?;
@@ -176,7 +179,7 @@ fn the_server_ignores_privileged_source_ports() -> TestResult {
 #[test]
 fn ipv6_datagrams_are_greeted() -> TestResult {
     if !has_ipv6() {
-        eprintln!("skipped: this machine has no IPv6 loopback");
+        skip("this machine has no IPv6 loopback");
         return Ok(());
     }
     let server = start_udp(UdpServer::bind("[::1]:0")?)?;
@@ -206,11 +209,13 @@ fn the_client_says_what_came_instead() -> TestResult {
     let fake = udp_socket()?;
     let addr = fake.local_addr()?;
     let truncating = std::thread::spawn(move || -> io::Result<()> {
-        let mut buf = [0; 1024];
+        // The original's recvfrom(1024), done by hand: Windows fails a receive into a buffer
+        // too small instead of cutting the datagram short.
+        let mut buf = [0; 2048];
         for _ in 0..2 {
             let (n, peer) = fake.recv_from(&mut buf)?;
             let mut reply = b"Hello, ".to_vec();
-            reply.extend_from_slice(&buf[..n]);
+            reply.extend_from_slice(&buf[..n.min(1024)]);
             reply.push(b'!');
             fake.send_to(&reply, peer)?;
         }

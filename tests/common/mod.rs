@@ -270,7 +270,7 @@ impl ServerProcess {
         )
     }
 
-    /// The process id, for reading `/proc/<pid>/…`.
+    /// The process id, for reading `/proc/<pid>/…` on Linux.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -338,7 +338,56 @@ pub fn capture_log() -> (Log, impl Fn() -> Result<String, std::string::FromUtf8E
     (log, lines)
 }
 
+/// Says on the test run's own stderr, past libtest's capture of `eprintln!`, that a test skipped
+/// its check and why, so a skip is visible in the output of a passing run.
+pub fn skip(why: &str) {
+    let _ = writeln!(io::stderr(), "skipped: {why}");
+}
+
+/// Returns whether this system carries a UDP datagram of `size` bytes on loopback (macOS and
+/// the BSDs cap them at 9,216 bytes by default); says so when it does not.
+pub fn udp_carries(size: usize) -> io::Result<bool> {
+    let socket = udp_socket()?;
+    match socket.send_to(&vec![0; size], socket.local_addr()?) {
+        Ok(_) => {
+            socket.recv_from(&mut vec![0; size + 1])?;
+            Ok(true)
+        }
+        Err(err) => {
+            skip(&format!(
+                "this system does not send {size}-byte datagrams: {err}"
+            ));
+            Ok(false)
+        }
+    }
+}
+
+/// The peak resident memory of a process in kB where the platform shows it (Linux's `/proc`);
+/// elsewhere `None`.
+pub fn peak_memory_kb(pid: u32) -> io::Result<Option<u64>> {
+    #[cfg(target_os = "linux")]
+    return proc_status(pid, "VmHWM").map(Some);
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        Ok(None)
+    }
+}
+
+/// Asserts that peak memory grew by less than `limit_kb` since `before`, where it can be read.
+pub fn assert_memory_grew_less_than(pid: u32, before: Option<u64>, limit_kb: u64) -> TestResult {
+    match (before, peak_memory_kb(pid)?) {
+        (Some(before), Some(after)) => {
+            let grown = after.saturating_sub(before);
+            assert!(grown < limit_kb, "peak memory grew by {grown} kB");
+        }
+        _ => skip("the memory check: this system has no /proc to read it in"),
+    }
+    Ok(())
+}
+
 /// Reads a number field (`Threads`, `VmRSS`, `VmHWM`, in kB for sizes) of `/proc/<pid>/status`.
+#[cfg(target_os = "linux")]
 pub fn proc_status(pid: u32, field: &str) -> io::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
@@ -351,6 +400,7 @@ pub fn proc_status(pid: u32, field: &str) -> io::Result<u64> {
 }
 
 /// Counts the open file descriptors of a process.
+#[cfg(target_os = "linux")]
 pub fn fd_count(pid: u32) -> io::Result<usize> {
     Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count())
 }
