@@ -227,11 +227,13 @@ mod tests {
         *gate.0.lock().unwrap() = true;
         gate.1.notify_all();
         drop(log);
-        // What was held, plus the batch the flusher had taken before it got stuck.
+        // What was held, plus the batch the flusher may have taken before it got stuck (none
+        // if it first ran after the loop): whenever the flusher runs, nothing held is lost and
+        // at most two buffers' worth was ever in memory.
         let written = *written.lock().unwrap();
         assert!(
-            written > held && written <= 2 * MAX_PENDING,
-            "{written} bytes written"
+            written >= held && written <= 2 * (MAX_PENDING + 64),
+            "{written} bytes written, {held} held"
         );
     }
 }

@@ -209,10 +209,7 @@ fn spawn_connections(
         let log = log.clone();
         let spawned = thread::Builder::new()
             .stack_size(CONNECTION_STACK_SIZE)
-            .spawn(move || {
-                let _slot = slot;
-                serve(stream, peer, &config, &log);
-            });
+            .spawn(move || serve(stream, peer, slot, &config, &log));
         if let Err(err) = spawned {
             failures.report(format_args!("{peer}: cannot start a thread: {err}"));
         }
@@ -242,9 +239,14 @@ fn turn_away(mut stream: TcpStream) {
 }
 
 /// Serves one accepted connection and logs its start and end, as the original does.
-fn serve(stream: TcpStream, peer: SocketAddr, config: &ConnectionConfig, log: &Log) {
+///
+/// The slot is given back as soon as the connection is closed, before the line that says so:
+/// whoever reads `closed` in the log may connect again at once and find the slot free.
+fn serve(stream: TcpStream, peer: SocketAddr, slot: Slot, config: &ConnectionConfig, log: &Log) {
     log.line(format_args!("Accept new connection from {peer}..."));
-    if let Err(err) = handle_connection(stream, config) {
+    let result = handle_connection(stream, config);
+    drop(slot);
+    if let Err(err) = result {
         report(format_args!("{peer}: {err}"));
     }
     log.line(format_args!("Connection from {peer} closed."));
