@@ -238,7 +238,11 @@ impl Framer {
             }
             None => {
                 self.scanned = self.end - self.start;
-                if self.scanned > MAX_LINE {
+                // The limit is on the line without its ending: a `\r` read last may be the
+                // first half of one, split from its `\n` by the way TCP cut the bytes.
+                let pending_ending = self.buf[self.end - 1] == b'\r';
+                let line_so_far = self.scanned - usize::from(pending_ending);
+                if line_so_far > MAX_LINE {
                     Err(std::io::Error::new(
                         std::io::ErrorKind::InvalidData,
                         format!("line longer than {MAX_LINE} bytes"),
@@ -428,6 +432,38 @@ mod tests {
             framer.next_message().unwrap();
         }
         framer.feed(b"a");
+        let err = framer.next_message().unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn the_limit_excludes_a_line_ending_split_from_its_line() {
+        let chunk = [b'a'; 1024];
+        let fill = |framer: &mut Framer| {
+            framer.feed(b"\n");
+            framer.next_message().unwrap();
+            for _ in 0..MAX_LINE / chunk.len() {
+                framer.feed(&chunk);
+                assert_eq!(framer.next_message().unwrap(), None);
+            }
+        };
+        let mut framer = Framer::new();
+        fill(&mut framer);
+        framer.feed(b"\r");
+        assert_eq!(framer.next_message().unwrap(), None);
+        framer.feed(b"\n");
+        match framer.next_message().unwrap() {
+            Some(Message::Name { name, ending }) => {
+                assert_eq!((name.len(), ending), (MAX_LINE, &b"\r\n"[..]))
+            }
+            other => panic!("expected the long line, got {other:?}"),
+        }
+        // A `\r` that turns out to be part of the line counts against the limit.
+        let mut framer = Framer::new();
+        fill(&mut framer);
+        framer.feed(b"\r");
+        assert_eq!(framer.next_message().unwrap(), None);
+        framer.feed(b"x");
         let err = framer.next_message().unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
     }
