@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::backoff::Backoff;
 use crate::duration::Human;
+use crate::linger::{Lingerer, close_gracefully};
 use crate::log::{Log, RateLimited, report};
 use crate::protocol::{self, EXIT, Framer, LINE_TOO_LONG, Message, Shown, WELCOME};
 use crate::resolve::first_that_works;
@@ -159,6 +160,7 @@ impl TcpServer {
         let spawner = thread::Builder::new()
             .name("spawner".into())
             .spawn(move || spawn_connections(accepted, config, log))?;
+        let lingerer = Lingerer::start()?;
         let mut backoff = Backoff::default();
         let mut accept_errors = RateLimited::new(Duration::from_secs(1));
         let mut turned_away = RateLimited::new(Duration::from_secs(1));
@@ -171,7 +173,7 @@ impl TcpServer {
                 Ok((stream, peer)) => {
                     backoff.reset();
                     if live.load(Ordering::Acquire) >= self.max_connections {
-                        turn_away(stream);
+                        turn_away(stream, &lingerer);
                         turned_away.report(format_args!(
                             "{peer}: turned away, {} connections are open",
                             self.max_connections
@@ -232,10 +234,13 @@ impl Drop for Slot {
     }
 }
 
-fn turn_away(mut stream: TcpStream) {
+fn turn_away(mut stream: TcpStream, lingerer: &Lingerer) {
     // A fresh socket's send buffer is empty, so this write cannot block; if the peer is already
     // gone there is nobody to tell.
     let _ = stream.write_all(BUSY);
+    // The peer may have sent its name already; a plain close would then reset the connection,
+    // and the peer could lose the busy line.
+    lingerer.close(stream);
 }
 
 /// Serves one accepted connection and logs its start and end, as the original does.
@@ -303,6 +308,9 @@ pub fn handle_connection(mut stream: TcpStream, config: &ConnectionConfig) -> io
                 Err(err) => {
                     out.extend_from_slice(LINE_TOO_LONG);
                     stream.write_all(&out).map_err(idle)?;
+                    // The rest of the line is still streaming in; closing on it unread would
+                    // reset the connection, and the peer could lose the error line.
+                    close_gracefully(stream);
                     return Err(err);
                 }
             }

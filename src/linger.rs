@@ -1,0 +1,136 @@
+//! Closing a connection whose peer may still be sending, so that what we sent last reaches it.
+//! Closing a socket with unread input makes the kernel answer with a reset instead of an orderly
+//! end, and peers such as socat and `nc -N` then drop the bytes that came before it: the busy line
+//! of a turned-away client that already sent its name, the error for a line that is too long.
+//! The remedy is a lingering close: end our side, read and discard what still comes for a bounded
+//! time and size, then close.
+
+use std::io::{ErrorKind, Read};
+use std::net::{Shutdown, TcpStream};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long a closing connection's input is drained at most.
+const LINGER_TIME: Duration = Duration::from_secs(1);
+
+/// How many bytes of a closing connection's input are drained at most.
+const LINGER_BYTES: usize = 1 << 20;
+
+/// How many connections the lingering thread drains at once; past that, one is closed at once.
+const MAX_LINGERING: usize = 256;
+
+/// How often the lingering thread looks at its connections again.
+const SWEEP: Duration = Duration::from_millis(10);
+
+/// Ends our side of `stream`, drains its input for at most a second and a MiB, then closes it.
+/// Blocks for as long as it drains: for a connection's own thread.
+pub(crate) fn close_gracefully(stream: TcpStream) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let mut draining = Draining::new(stream);
+    while let Some(left) = draining.time_left() {
+        if draining.stream.set_read_timeout(Some(left)).is_err() || !draining.read_some() {
+            break;
+        }
+    }
+}
+
+/// A thread that closes many connections gracefully at once, for the accept loop, which must
+/// never wait on a peer.
+#[derive(Debug)]
+pub(crate) struct Lingerer {
+    queue: SyncSender<TcpStream>,
+}
+
+impl Lingerer {
+    /// Starts the lingering thread; it ends once every handle is dropped and its work is done.
+    pub(crate) fn start() -> std::io::Result<Self> {
+        let (queue, closing) = mpsc::sync_channel(MAX_LINGERING);
+        thread::Builder::new()
+            .name("lingerer".into())
+            .stack_size(64 * 1024)
+            .spawn(move || linger(closing))?;
+        Ok(Lingerer { queue })
+    }
+
+    /// Ends our side of `stream` now and hands it over to be drained and closed; when too many
+    /// are lingering already, closes it at once.
+    pub(crate) fn close(&self, stream: TcpStream) {
+        let _ = stream.shutdown(Shutdown::Write);
+        if stream.set_nonblocking(true).is_err() {
+            return;
+        }
+        // A full queue drops the stream here: a plain close, the best left under a flood.
+        let _ = self.queue.try_send(stream);
+    }
+}
+
+fn linger(queue: Receiver<TcpStream>) {
+    let mut lingering: Vec<Draining> = Vec::new();
+    loop {
+        if lingering.is_empty() {
+            match queue.recv() {
+                Ok(stream) => lingering.push(Draining::new(stream)),
+                Err(_) => return,
+            }
+        }
+        loop {
+            match queue.try_recv() {
+                Ok(stream) if lingering.len() < MAX_LINGERING => {
+                    lingering.push(Draining::new(stream))
+                }
+                Ok(_) => {}
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) if lingering.is_empty() => return,
+                Err(TryRecvError::Disconnected) => break,
+            }
+        }
+        lingering.retain_mut(|draining| draining.time_left().is_some() && draining.read_some());
+        if !lingering.is_empty() {
+            thread::sleep(SWEEP);
+        }
+    }
+}
+
+/// A closing connection whose input is being read and thrown away.
+struct Draining {
+    stream: TcpStream,
+    deadline: Instant,
+    drained: usize,
+}
+
+impl Draining {
+    fn new(stream: TcpStream) -> Self {
+        Draining {
+            stream,
+            deadline: Instant::now() + LINGER_TIME,
+            drained: 0,
+        }
+    }
+
+    /// Returns the time left to drain, or `None` once it is up.
+    fn time_left(&self) -> Option<Duration> {
+        Some(self.deadline.saturating_duration_since(Instant::now())).filter(|d| !d.is_zero())
+    }
+
+    /// Reads what is there now; returns false once the connection is done with: ended, failed,
+    /// or over the byte budget.
+    fn read_some(&mut self) -> bool {
+        let mut sink = [0; 8192];
+        loop {
+            match self.stream.read(&mut sink) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    self.drained += n;
+                    if self.drained > LINGER_BYTES {
+                        return false;
+                    }
+                }
+                Err(err) if err.kind() == ErrorKind::Interrupted => {}
+                Err(err) => {
+                    return matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut);
+                }
+            }
+        }
+    }
+}
