@@ -46,6 +46,7 @@
 mod backoff;
 pub mod cli;
 pub mod duration;
+mod fdlimit;
 mod linger;
 pub mod log;
 pub mod protocol;

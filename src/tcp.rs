@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::backoff::Backoff;
 use crate::duration::Human;
+use crate::fdlimit::{self, Spare};
 use crate::linger::{Lingerer, close_gracefully};
 use crate::log::{Log, RateLimited, report};
 use crate::protocol::{self, EXIT, Framer, LINE_TOO_LONG, Message, Shown, WELCOME};
@@ -161,6 +162,8 @@ impl TcpServer {
             .name("spawner".into())
             .spawn(move || spawn_connections(accepted, config, log))?;
         let lingerer = Lingerer::start()?;
+        let max_connections = self.connections_allowed();
+        let mut spare = Spare::new();
         let mut backoff = Backoff::default();
         let mut accept_errors = RateLimited::new(Duration::from_secs(1));
         let mut turned_away = RateLimited::new(Duration::from_secs(1));
@@ -172,11 +175,10 @@ impl TcpServer {
             match accepted {
                 Ok((stream, peer)) => {
                     backoff.reset();
-                    if live.load(Ordering::Acquire) >= self.max_connections {
+                    if live.load(Ordering::Acquire) >= max_connections {
                         turn_away(stream, &lingerer);
                         turned_away.report(format_args!(
-                            "{peer}: turned away, {} connections are open",
-                            self.max_connections
+                            "{peer}: turned away, {max_connections} connections are open"
                         ));
                         continue;
                     }
@@ -186,6 +188,22 @@ impl TcpServer {
                 }
                 Err(err) if err.kind() == ErrorKind::Interrupted => {}
                 Err(err) => {
+                    // Out of descriptors, the connection waiting in the kernel's queue is
+                    // still answered: with the spare descriptor, accepted, told busy, closed.
+                    let refused = fdlimit::is_out_of_descriptors(&err)
+                        .then(|| spare.accept(&self.listener))
+                        .flatten();
+                    if let Some(Ok((mut stream, peer))) = refused {
+                        // A fresh socket's send buffer is empty: this write cannot block.
+                        let _ = stream.write_all(BUSY);
+                        drop(stream);
+                        spare.refill();
+                        turned_away.report(format_args!(
+                            "{peer}: turned away, out of file descriptors ({err})"
+                        ));
+                        continue;
+                    }
+                    spare.refill();
                     accept_errors.report(format_args!("failed to accept a connection: {err}"));
                     thread::sleep(backoff.next_pause());
                 }
@@ -197,6 +215,21 @@ impl TcpServer {
         }
         self.log.flush();
         Ok(())
+    }
+
+    /// Returns how many connections may be live at once: the configured limit, lowered (and
+    /// said so on stderr) where the open-file limit would not leave a descriptor for each.
+    fn connections_allowed(&self) -> usize {
+        let limit = fdlimit::open_file_limit();
+        let allowed = fdlimit::connections_allowed(self.max_connections, limit);
+        if let (Some(limit), true) = (limit, allowed < self.max_connections) {
+            report(format_args!(
+                "the open-file limit ({limit}) allows {allowed} live connections, not {}; \
+                 raise it with ulimit -n for more",
+                self.max_connections
+            ));
+        }
+        allowed
     }
 }
 
