@@ -6,7 +6,7 @@ use std::fmt::Display;
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
 
-use crate::log::report;
+use crate::log::{Log, report};
 
 /// Checks each name given as an argument with `check`, and ends the program with clap's usage
 /// error (exit 2) for the first it refuses, as for any other bad argument.
@@ -31,6 +31,8 @@ pub fn exit_code(program: &str, result: Result<(), impl Display>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             report(format_args!("{program}: {err:#}"));
+            // The process ends next: the line must be out first.
+            Log::stderr().flush();
             ExitCode::FAILURE
         }
     }

@@ -12,7 +12,7 @@ use crate::backoff::Backoff;
 use crate::duration::Human;
 use crate::fdlimit::{self, Spare};
 use crate::linger::{Lingerer, close_gracefully};
-use crate::log::{Log, RateLimited, report};
+use crate::log::{Log, RateLimited};
 use crate::protocol::{self, EXIT, Framer, LINE_TOO_LONG, Message, Shown, WELCOME};
 use crate::resolve::first_that_works;
 use crate::stop::{Poke, StopHandle};
@@ -64,6 +64,7 @@ pub struct TcpServer {
     config: ConnectionConfig,
     max_connections: usize,
     log: Log,
+    reports: Log,
 }
 
 impl TcpServer {
@@ -81,6 +82,7 @@ impl TcpServer {
             config: ConnectionConfig::default(),
             max_connections: 0,
             log: Log::quiet(),
+            reports: Log::stderr(),
         };
         Ok(server.max_connections(DEFAULT_MAX_CONNECTIONS))
     }
@@ -136,6 +138,13 @@ impl TcpServer {
         self
     }
 
+    /// Sets where the server reports failures and refusals (`IP:PORT: idle for 5m, closed`);
+    /// the shared [`Log::stderr`] unless set.
+    pub fn reports(mut self, reports: Log) -> Self {
+        self.reports = reports;
+        self
+    }
+
     /// Returns the address actually bound; bind port 0 and ask here for the port the OS picked.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
@@ -157,10 +166,10 @@ impl TcpServer {
         // the accept loop fast enough to drain the kernel's queue (128 deep in std) during a
         // burst of connects; a connection waits in our queue instead, already established.
         let (handoff, accepted) = mpsc::sync_channel(4096);
-        let (config, log) = (self.config, self.log.clone());
+        let (config, log, reports) = (self.config, self.log.clone(), self.reports.clone());
         let spawner = thread::Builder::new()
             .name("spawner".into())
-            .spawn(move || spawn_connections(accepted, config, log))?;
+            .spawn(move || spawn_connections(accepted, config, log, reports))?;
         let lingerer = Lingerer::start()?;
         let max_connections = self.connections_allowed();
         let mut spare = Spare::new();
@@ -177,9 +186,12 @@ impl TcpServer {
                     backoff.reset();
                     if live.load(Ordering::Acquire) >= max_connections {
                         turn_away(stream, &lingerer);
-                        turned_away.report(format_args!(
-                            "{peer}: turned away, {max_connections} connections are open"
-                        ));
+                        turned_away.report(
+                            &self.reports,
+                            format_args!(
+                                "{peer}: turned away, {max_connections} connections are open"
+                            ),
+                        );
                         continue;
                     }
                     if handoff.send((stream, peer, Slot::take(&live))).is_err() {
@@ -198,13 +210,17 @@ impl TcpServer {
                         let _ = stream.write_all(BUSY);
                         drop(stream);
                         spare.refill();
-                        turned_away.report(format_args!(
-                            "{peer}: turned away, out of file descriptors ({err})"
-                        ));
+                        turned_away.report(
+                            &self.reports,
+                            format_args!("{peer}: turned away, out of file descriptors ({err})"),
+                        );
                         continue;
                     }
                     spare.refill();
-                    accept_errors.report(format_args!("failed to accept a connection: {err}"));
+                    accept_errors.report(
+                        &self.reports,
+                        format_args!("failed to accept a connection: {err}"),
+                    );
                     thread::sleep(backoff.next_pause());
                 }
             }
@@ -214,6 +230,7 @@ impl TcpServer {
             return Err(io::Error::other("the connection spawner panicked"));
         }
         self.log.flush();
+        self.reports.flush();
         Ok(())
     }
 
@@ -223,7 +240,7 @@ impl TcpServer {
         let limit = fdlimit::open_file_limit();
         let allowed = fdlimit::connections_allowed(self.max_connections, limit);
         if let (Some(limit), true) = (limit, allowed < self.max_connections) {
-            report(format_args!(
+            self.reports.line(format_args!(
                 "the open-file limit ({limit}) allows {allowed} live connections, not {}; \
                  raise it with ulimit -n for more",
                 self.max_connections
@@ -238,15 +255,19 @@ fn spawn_connections(
     accepted: mpsc::Receiver<(TcpStream, SocketAddr, Slot)>,
     config: ConnectionConfig,
     log: Log,
+    reports: Log,
 ) {
     let mut failures = RateLimited::new(Duration::from_secs(1));
     for (stream, peer, slot) in accepted {
-        let log = log.clone();
+        let (log, its_reports) = (log.clone(), reports.clone());
         let spawned = thread::Builder::new()
             .stack_size(CONNECTION_STACK_SIZE)
-            .spawn(move || serve(stream, peer, slot, &config, &log));
+            .spawn(move || serve(stream, peer, slot, &config, &log, &its_reports));
         if let Err(err) = spawned {
-            failures.report(format_args!("{peer}: cannot start a thread: {err}"));
+            failures.report(
+                &reports,
+                format_args!("{peer}: cannot start a thread: {err}"),
+            );
         }
     }
 }
@@ -280,12 +301,19 @@ fn turn_away(mut stream: TcpStream, lingerer: &Lingerer) {
 ///
 /// The slot is given back as soon as the connection is closed, before the line that says so:
 /// whoever reads `closed` in the log may connect again at once and find the slot free.
-fn serve(stream: TcpStream, peer: SocketAddr, slot: Slot, config: &ConnectionConfig, log: &Log) {
+fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    slot: Slot,
+    config: &ConnectionConfig,
+    log: &Log,
+    reports: &Log,
+) {
     log.line(format_args!("Accept new connection from {peer}..."));
     let result = handle_connection(stream, config);
     drop(slot);
     if let Err(err) = result {
-        report(format_args!("{peer}: {err}"));
+        reports.line(format_args!("{peer}: {err}"));
     }
     log.line(format_args!("Connection from {peer} closed."));
 }

@@ -35,6 +35,7 @@ pub struct UdpServer {
     socket: UdpSocket,
     stop: StopHandle,
     log: Log,
+    reports: Log,
 }
 
 impl UdpServer {
@@ -49,12 +50,20 @@ impl UdpServer {
             socket,
             stop,
             log: Log::quiet(),
+            reports: Log::stderr(),
         })
     }
 
     /// Sets where the per-datagram lines (`Received from …`) go.
     pub fn log(mut self, log: Log) -> Self {
         self.log = log;
+        self
+    }
+
+    /// Sets where the server reports dropped datagrams and socket errors; the shared
+    /// [`Log::stderr`] unless set.
+    pub fn reports(mut self, reports: Log) -> Self {
+        self.reports = reports;
         self
     }
 
@@ -97,35 +106,43 @@ impl UdpServer {
                 // the server, and nothing waits to be retried.
                 Err(err) if is_unreachable(&err) => continue,
                 Err(err) => {
-                    recv_errors.report(format_args!("failed to receive a datagram: {err}"));
+                    recv_errors.report(
+                        &self.reports,
+                        format_args!("failed to receive a datagram: {err}"),
+                    );
                     thread::sleep(backoff.next_pause());
                     continue;
                 }
             };
             backoff.reset();
             if peer.port() < LOWEST_PEER_PORT {
-                from_low_ports.report(format_args!(
-                    "{peer}: dropped a datagram from a port below {LOWEST_PEER_PORT}"
-                ));
+                from_low_ports.report(
+                    &self.reports,
+                    format_args!("{peer}: dropped a datagram from a port below {LOWEST_PEER_PORT}"),
+                );
                 continue;
             }
             if protocol::is_greeting(&buf[..n]) {
-                greetings.report(format_args!(
-                    "{peer}: dropped a datagram that is itself a greeting (a reflection loop?)"
-                ));
+                greetings.report(
+                    &self.reports,
+                    format_args!(
+                        "{peer}: dropped a datagram that is itself a greeting (a reflection loop?)"
+                    ),
+                );
                 continue;
             }
             self.log.line(format_args!("Received from {peer}."));
             reply.clear();
             protocol::push_greeting(&mut reply, &buf[..n], b"");
             if let Err(err) = self.socket.send_to(&reply, peer) {
-                send_errors.report(format_args!(
-                    "{peer}: dropped a reply of {} bytes: {err}",
-                    reply.len()
-                ));
+                send_errors.report(
+                    &self.reports,
+                    format_args!("{peer}: dropped a reply of {} bytes: {err}", reply.len()),
+                );
             }
         }
         self.log.flush();
+        self.reports.flush();
         Ok(())
     }
 }

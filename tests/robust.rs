@@ -205,8 +205,8 @@ fn broken_peers_leak_no_threads_or_descriptors() -> TestResult {
     let base =
         || -> io::Result<(u64, usize)> { Ok((proc_status(pid, "Threads")?, fd_count(pid)?)) };
     // Once the warm-up connection has ended: main (accepting), the spawner, the lingerer and the
-    // log flusher.
-    let idle_threads = eventually(TIMEOUT, || Ok(proc_status(pid, "Threads")? == 4))?;
+    // writers of stdout and stderr.
+    let idle_threads = eventually(TIMEOUT, || Ok(proc_status(pid, "Threads")? == 5))?;
     assert!(idle_threads, "{} threads", proc_status(pid, "Threads")?);
     let baseline = base()?;
     for round in 0..20 {

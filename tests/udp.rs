@@ -63,7 +63,8 @@ fn oversize_replies_are_dropped_not_truncated() -> TestResult {
     if !udp_carries(MAX_DATAGRAM)? {
         return Ok(());
     }
-    let server = start_udp_server()?;
+    let (reports, reported) = capture_log();
+    let server = start_udp(UdpServer::bind("127.0.0.1:0")?.reports(reports))?;
     let socket = udp_socket()?;
     let fits = vec![b'a'; MAX_DATAGRAM - 8];
     let reply = ask(&socket, server.0, &fits)?;
@@ -77,7 +78,14 @@ fn oversize_replies_are_dropped_not_truncated() -> TestResult {
     socket.send_to(&too_big, server.0)?;
     // The next reply must be the one to the small datagram: the big one got none.
     assert_eq!(ask(&socket, server.0, b"after")?, b"Hello, after!");
-    stop(server)
+    stop(server)?;
+    let client = socket.local_addr()?;
+    let report = reported()?;
+    assert!(
+        report.starts_with(&format!("{client}: dropped a reply of 65515 bytes: ")),
+        "{report}"
+    );
+    Ok(())
 }
 
 /// The server logs the original's line for each datagram, naming the sender.
@@ -162,7 +170,8 @@ fn the_server_ignores_privileged_source_ports() -> TestResult {
         return Ok(());
     };
     low.set_read_timeout(Some(Duration::from_millis(300)))?;
-    let server = start_udp_server()?;
+    let (reports, reported) = capture_log();
+    let server = start_udp(UdpServer::bind("127.0.0.1:0")?.reports(reports))?;
     low.send_to(b"forged", server.0)?;
     let mut buf = [0; 64];
     let answer = low.recv_from(&mut buf);
@@ -172,7 +181,15 @@ fn the_server_ignores_privileged_source_ports() -> TestResult {
     );
     // A normal client is still served.
     assert_eq!(ask(&udp_socket()?, server.0, b"x")?, b"Hello, x!");
-    stop(server)
+    stop(server)?;
+    assert_eq!(
+        reported()?,
+        format!(
+            "{}: dropped a datagram from a port below 1024\n",
+            low.local_addr()?
+        )
+    );
+    Ok(())
 }
 
 /// The server works on the IPv6 loopback too.

@@ -221,13 +221,22 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// Starts `command` and waits for its `listening on ADDR` line.
-    pub fn start(mut command: Command) -> io::Result<Self> {
+    pub fn start(command: Command) -> io::Result<Self> {
+        Self::start_with_stdout(command, Stdio::piped())
+    }
+
+    /// Starts `command` with its stdout going to `stdout` (a file, say; then `stdout_line` has
+    /// nothing to give) and waits for its `listening on ADDR` line.
+    pub fn start_with_stdout(mut command: Command, stdout: Stdio) -> io::Result<Self> {
         let mut child = command
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()?;
-        let stdout = line_channel(child.stdout.take().expect("stdout is piped"));
+        let stdout = match child.stdout.take() {
+            Some(pipe) => line_channel(pipe),
+            None => mpsc::channel().1,
+        };
         let stderr = line_channel(child.stderr.take().expect("stderr is piped"));
         let mut server = ServerProcess {
             child,
