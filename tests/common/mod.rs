@@ -135,6 +135,23 @@ pub fn bin(name: &str) -> &'static str {
     }
 }
 
+/// A command for one of the crate's examples (the plain ports of the tutorial's scripts), which
+/// `cargo test` builds next to the binaries.
+pub fn example(name: &str) -> Command {
+    let dir = std::path::Path::new(bin("tcp-server"))
+        .parent()
+        .expect("binaries live in a folder");
+    let path = dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is not built: cargo test builds the examples, cargo build --examples too",
+        path.display()
+    );
+    Command::new(path)
+}
+
 /// A command for one of the crate's binaries, with a clean environment for backtraces.
 pub fn command(name: &str) -> Command {
     let mut command = Command::new(bin(name));

@@ -1,0 +1,111 @@
+//! The examples, the tutorial's four scripts ported line for line, against the real binaries in
+//! both directions: each side prints the tutorial's transcripts, so the port and the original
+//! speak the same protocol.
+
+mod common;
+
+use common::*;
+
+const TCP_CLIENT_TRANSCRIPT: &str =
+    "Welcome!\nHello, Jaber!\nHello, Katy!\nHello, Betty!\nHello, huangxin!\n";
+
+const UDP_CLIENT_TRANSCRIPT: &str = "Hello, Michael!\nHello, Tracy!\nHello, Sarah!\n";
+
+fn on_port(mut command: std::process::Command, port: u16) -> std::process::Command {
+    command.arg(port.to_string());
+    command
+}
+
+/// Our tcp-client against the example server (which keeps the original's one-second pause per
+/// reply): the client prints the tutorial's client transcript, the server its own.
+#[test]
+fn the_tcp_client_talks_to_the_example_server() -> TestResult {
+    let server = ServerProcess::start(on_port(example("socket_tcp_server"), 0))?;
+    assert_eq!(
+        server.stdout_line()?,
+        "TCPServer is waiting for connection..."
+    );
+    let mut client = command("tcp-client");
+    client.args(["--port", &server.addr.port().to_string()]);
+    let out = run_client(client, b"")?;
+    assert_eq!(
+        (out.stdout_text(), out.stderr.as_str(), out.code),
+        (TCP_CLIENT_TRANSCRIPT.to_string(), "", Some(0))
+    );
+    let accepted = server.stdout_line()?;
+    let port = port_in(&accepted, "Accept new connection from ", "127.0.0.1", "...")
+        .ok_or(format!("unexpected line {accepted:?}"))?;
+    assert_eq!(
+        server.stdout_line()?,
+        format!("Connection from 127.0.0.1:{port} closed.")
+    );
+    Ok(())
+}
+
+/// The example client against our tcp-server: the tutorial's client transcript, and the
+/// server's two lines for the connection.
+#[test]
+fn the_example_client_talks_to_the_tcp_server() -> TestResult {
+    let mut command = command("tcp-server");
+    command.args(["--port", "0"]);
+    let server = ServerProcess::start(command)?;
+    server.stdout_line()?;
+    let out = run_client(on_port(example("socket_tcp_client"), server.addr.port()), b"")?;
+    assert_eq!(
+        (out.stdout_text(), out.stderr.as_str(), out.code),
+        (TCP_CLIENT_TRANSCRIPT.to_string(), "", Some(0))
+    );
+    let accepted = server.stdout_line()?;
+    let port = port_in(&accepted, "Accept new connection from ", "127.0.0.1", "...")
+        .ok_or(format!("unexpected line {accepted:?}"))?;
+    assert_eq!(
+        server.stdout_line()?,
+        format!("Connection from 127.0.0.1:{port} closed.")
+    );
+    Ok(())
+}
+
+/// Our udp-client against the example server: the tutorial's UDP transcripts on both sides.
+#[test]
+fn the_udp_client_talks_to_the_example_server() -> TestResult {
+    let server = ServerProcess::start(on_port(example("socket_udp_server"), 0))?;
+    let port = server.addr.port();
+    assert_eq!(server.stdout_line()?, format!("Bind UDP on {port}..."));
+    let mut client = command("udp-client");
+    client.args(["--port", &port.to_string()]);
+    let out = run_client(client, b"")?;
+    assert_eq!(
+        (out.stdout_text(), out.stderr.as_str(), out.code),
+        (UDP_CLIENT_TRANSCRIPT.to_string(), "", Some(0))
+    );
+    assert_three_receptions_from_one_port(&server)
+}
+
+/// The example client against our udp-server: the tutorial's UDP transcripts on both sides.
+#[test]
+fn the_example_client_talks_to_the_udp_server() -> TestResult {
+    let mut command = command("udp-server");
+    command.args(["--port", "0"]);
+    let server = ServerProcess::start(command)?;
+    let port = server.addr.port();
+    assert_eq!(server.stdout_line()?, format!("Bind UDP on {port}..."));
+    let out = run_client(on_port(example("socket_udp_client"), port), b"")?;
+    assert_eq!(
+        (out.stdout_text(), out.stderr.as_str(), out.code),
+        (UDP_CLIENT_TRANSCRIPT.to_string(), "", Some(0))
+    );
+    assert_three_receptions_from_one_port(&server)
+}
+
+/// The UDP server's transcript: one `Received from` line per datagram, all from the client's
+/// one port.
+fn assert_three_receptions_from_one_port(server: &ServerProcess) -> TestResult {
+    let lines = [server.stdout_line()?, server.stdout_line()?, server.stdout_line()?];
+    let ports: Vec<Option<u16>> = lines
+        .iter()
+        .map(|line| port_in(line, "Received from ", "127.0.0.1", "."))
+        .collect();
+    assert!(ports[0].is_some(), "unexpected line {:?}", lines[0]);
+    assert!(ports.iter().all(|p| *p == ports[0]), "{lines:?}");
+    Ok(())
+}
