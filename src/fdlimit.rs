@@ -72,14 +72,16 @@ impl Spare {
         }
     }
 
-    /// Gives up the reserve descriptor so that `accept` can succeed once more, then takes it
-    /// back; `None` when there was no reserve to give.
-    pub(crate) fn accept(
-        &mut self,
-        listener: &TcpListener,
-    ) -> Option<io::Result<(TcpStream, SocketAddr)>> {
-        self.0.take()?;
-        Some(listener.accept())
+    /// Returns true while a descriptor is held in reserve.
+    pub(crate) fn is_held(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Gives up the reserve descriptor so that `accept` can succeed once more; take it back
+    /// with [`Spare::refill`] once the accepted connection is closed.
+    pub(crate) fn accept(&mut self, listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+        self.0 = None;
+        listener.accept()
     }
 }
 
@@ -129,21 +131,11 @@ Max locked memory         8388608              8388608              bytes
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let _client = TcpStream::connect(listener.local_addr()?)?;
         let mut spare = Spare::new();
-        assert!(spare.0.is_some());
-        assert!(
-            spare
-                .accept(&listener)
-                .expect("a spare to give")?
-                .1
-                .ip()
-                .is_loopback()
-        );
-        assert!(
-            spare.accept(&listener).is_none(),
-            "the spare was given twice"
-        );
+        assert!(spare.is_held());
+        assert!(spare.accept(&listener)?.1.ip().is_loopback());
+        assert!(!spare.is_held());
         spare.refill();
-        assert!(spare.0.is_some());
+        assert!(spare.is_held());
         Ok(())
     }
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 /// The most bytes of lines held for a stream that does not keep up (a reader that stopped
 /// reading a pipe); lines beyond it are dropped and counted, so memory stays bounded.
-pub const MAX_PENDING: usize = 1 << 20;
+const MAX_PENDING: usize = 1 << 20;
 
 /// The longest a line waits for company: only under load, when lines came while the previous
 /// batch was being written.
@@ -243,47 +243,8 @@ impl Shared {
     }
 }
 
-/// Writes one line to the servers' shared stderr log ([`Log::stderr`]), without waiting for it.
-pub fn report(line: fmt::Arguments<'_>) {
-    Log::stderr().line(line);
-}
-
-/// Reports a recurring error at most once per interval, counting the ones it held back, so a
-/// flood of failures costs a line a second rather than a line each.
-#[derive(Debug)]
-pub struct RateLimited {
-    interval: Duration,
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl RateLimited {
-    /// Creates a limiter that lets one report through per `interval`.
-    pub fn new(interval: Duration) -> Self {
-        RateLimited {
-            interval,
-            last: None,
-            suppressed: 0,
-        }
-    }
-
-    /// Writes `line` to `log` unless one went out less than an interval ago.
-    pub fn report(&mut self, log: &Log, line: fmt::Arguments<'_>) {
-        let now = Instant::now();
-        if self.last.is_some_and(|last| now - last < self.interval) {
-            self.suppressed += 1;
-            return;
-        }
-        self.last = Some(now);
-        match std::mem::take(&mut self.suppressed) {
-            0 => log.line(line),
-            n => log.line(format_args!("{line} ({n} more like it not shown)")),
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::sync::mpsc;
 
@@ -329,7 +290,7 @@ mod tests {
     }
 
     /// A sink that reports each write on a channel.
-    struct Tap(mpsc::Sender<Vec<u8>>);
+    pub(crate) struct Tap(pub(crate) mpsc::Sender<Vec<u8>>);
 
     impl Write for Tap {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -408,24 +369,5 @@ mod tests {
         let written: Vec<u8> = rx.try_iter().flatten().collect();
         let expected: String = (0..1000).map(|i| format!("{i}\n")).collect();
         assert_eq!(String::from_utf8(written).unwrap(), expected);
-    }
-
-    #[test]
-    fn a_rate_limited_report_counts_what_it_held_back() {
-        let (tx, rx) = mpsc::channel();
-        let log = Log::to_writer(Tap(tx));
-        let mut limited = RateLimited::new(Duration::from_secs(3600));
-        for i in 0..3 {
-            limited.report(&log, format_args!("failure {i}"));
-        }
-        // As if the hour were over: the next report goes out, with the count.
-        limited.last = None;
-        limited.report(&log, format_args!("failure 3"));
-        log.flush();
-        let written: Vec<u8> = rx.try_iter().flatten().collect();
-        assert_eq!(
-            String::from_utf8(written).unwrap(),
-            "failure 0\nfailure 3 (2 more like it not shown)\n"
-        );
     }
 }

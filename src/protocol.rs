@@ -1,6 +1,11 @@
-//! The greeting protocol's text rules: the welcome, the exit word, the reply to a name, and the
-//! framing that turns the bytes of a TCP stream into messages. Pure functions and one small state
-//! machine; no sockets here, so every rule is a two-line unit test.
+//! The greeting protocol's text rules: the welcome, the exit word, the reply to a name, and (for
+//! the crate) the framing that turns the bytes of a TCP stream into messages. Pure functions and
+//! one small state machine; no sockets here, so every rule is a two-line unit test.
+//!
+//! From the original: `sock.send(b'Welcome!')` is [`WELCOME`], `data.decode('utf-8') == 'exit'`
+//! is [`EXIT`], and `'Hello, %s!' % data` is [`greeting`]. The framing is what the library
+//! adds: the original takes each `recv(1024)` as one message, which only works for a client that
+//! waits for each reply; ours does too until the first newline, then reads lines.
 
 /// The bytes the TCP server sends as soon as it accepts a connection.
 pub const WELCOME: &[u8] = b"Welcome!";
@@ -9,22 +14,22 @@ pub const WELCOME: &[u8] = b"Welcome!";
 pub const EXIT: &[u8] = b"exit";
 
 /// The bytes that come before the name in a reply.
-pub const GREETING_PREFIX: &[u8] = b"Hello, ";
+pub(crate) const GREETING_PREFIX: &[u8] = b"Hello, ";
 
 /// The bytes that come after the name in a reply.
-pub const GREETING_SUFFIX: &[u8] = b"!";
+pub(crate) const GREETING_SUFFIX: &[u8] = b"!";
 
 /// The longest line, in bytes without its line ending, that a line-mode connection may send.
 ///
 /// A longer line ends the connection, so a peer that never sends a newline costs bounded memory.
-pub const MAX_LINE: usize = 64 * 1024;
+pub(crate) const MAX_LINE: usize = 64 * 1024;
 
 /// How many bytes one read asks for: in raw mode, the largest message.
-pub const READ_SIZE: usize = 8 * 1024;
+pub(crate) const READ_SIZE: usize = 8 * 1024;
 
 /// The line the TCP server sends before it closes a connection whose line is longer than
 /// [`MAX_LINE`].
-pub const LINE_TOO_LONG: &[u8] = b"error: line too long\n";
+pub(crate) const LINE_TOO_LONG: &[u8] = b"error: line too long\n";
 
 /// Returns the reply to `name`: `Hello, ` + name + `!`, byte for byte.
 ///
@@ -40,7 +45,7 @@ pub fn greeting(name: &[u8]) -> Vec<u8> {
 /// Appends the reply to `name`, followed by `ending`, to `out`.
 ///
 /// This is [`greeting`] without an allocation of its own, for a buffer that is reused.
-pub fn push_greeting(out: &mut Vec<u8>, name: &[u8], ending: &[u8]) {
+pub(crate) fn push_greeting(out: &mut Vec<u8>, name: &[u8], ending: &[u8]) {
     out.reserve(greeting_len(name.len()) + ending.len());
     out.extend_from_slice(GREETING_PREFIX);
     out.extend_from_slice(name);
@@ -59,21 +64,15 @@ pub fn is_greeting(bytes: &[u8]) -> bool {
 }
 
 /// Returns the length of the reply to a name of `name_len` bytes (the name plus 8).
-pub const fn greeting_len(name_len: usize) -> usize {
+pub(crate) const fn greeting_len(name_len: usize) -> usize {
     GREETING_PREFIX.len() + name_len + GREETING_SUFFIX.len()
 }
 
 /// Shows bytes from the wire or a user in a one-line message: quoted, escaped, and cut short
-/// after 60 bytes with the whole length said, so a long name never floods a terminal.
-///
-/// ```
-/// use greeting::protocol::Shown;
-/// assert_eq!(Shown(b"Ada\n").to_string(), r#""Ada\n""#);
-/// let long = format!("\"{}\"... (100 bytes)", "a".repeat(60));
-/// assert_eq!(Shown(&[b'a'; 100]).to_string(), long);
-/// ```
+/// after 60 bytes with the whole length said (`"aaa…"... (100 bytes)`), so a long name never
+/// floods a terminal.
 #[derive(Debug, Clone, Copy)]
-pub struct Shown<'a>(pub &'a [u8]);
+pub(crate) struct Shown<'a>(pub &'a [u8]);
 
 impl std::fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -89,7 +88,7 @@ impl std::fmt::Display for Shown<'_> {
 
 /// One message read from a TCP connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Message<'a> {
+pub(crate) enum Message<'a> {
     /// A name to greet, with the line ending it came with (empty in raw mode), which the reply
     /// repeats.
     Name {
@@ -122,20 +121,8 @@ impl<'a> Message<'a> {
 /// The framer owns the read buffer, so bytes go from the socket straight into it:
 /// read into [`Framer::spare`], report the count to [`Framer::filled`], then take messages from
 /// [`Framer::next_message`] until it returns `None`.
-///
-/// ```
-/// use greeting::protocol::{Framer, Message};
-///
-/// let mut framer = Framer::new();
-/// framer.feed(b"Ada\r\nexit\n");
-/// assert_eq!(
-///     framer.next_message().unwrap(),
-///     Some(Message::Name { name: b"Ada", ending: b"\r\n" })
-/// );
-/// assert_eq!(framer.next_message().unwrap(), Some(Message::Exit));
-/// ```
 #[derive(Debug)]
-pub struct Framer {
+pub(crate) struct Framer {
     buf: Vec<u8>,
     /// Where the bytes not yet taken as messages start.
     start: usize,
@@ -154,7 +141,7 @@ impl Default for Framer {
 
 impl Framer {
     /// Creates a framer in raw mode with an empty buffer of [`READ_SIZE`] bytes.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Framer {
             buf: vec![0; READ_SIZE],
             start: 0,
@@ -165,7 +152,8 @@ impl Framer {
     }
 
     /// Returns true once a newline has switched the connection to line mode.
-    pub fn is_line_mode(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_line_mode(&self) -> bool {
         self.line_mode
     }
 
@@ -173,7 +161,7 @@ impl Framer {
     ///
     /// It is never empty: a partial line is at most [`MAX_LINE`] bytes (a longer one is an error
     /// from [`Framer::next_message`]), and the buffer grows to hold one plus a read.
-    pub fn spare(&mut self) -> &mut [u8] {
+    pub(crate) fn spare(&mut self) -> &mut [u8] {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -190,7 +178,7 @@ impl Framer {
     }
 
     /// Records that the last read put `n` bytes at the start of [`Framer::spare`].
-    pub fn filled(&mut self, n: usize) {
+    pub(crate) fn filled(&mut self, n: usize) {
         let new = self.end..self.end + n;
         if !self.line_mode && self.buf[new.clone()].contains(&b'\n') {
             self.line_mode = true;
@@ -203,7 +191,8 @@ impl Framer {
     /// # Panics
     ///
     /// If `bytes` is longer than [`READ_SIZE`], the most one read returns.
-    pub fn feed(&mut self, bytes: &[u8]) {
+    #[cfg(test)]
+    pub(crate) fn feed(&mut self, bytes: &[u8]) {
         self.spare()[..bytes.len()].copy_from_slice(bytes);
         self.filled(bytes.len());
     }
@@ -214,7 +203,7 @@ impl Framer {
     ///
     /// An error of kind `InvalidData` when a line grows past [`MAX_LINE`] bytes without a newline;
     /// the connection should be closed.
-    pub fn next_message(&mut self) -> std::io::Result<Option<Message<'_>>> {
+    pub(crate) fn next_message(&mut self) -> std::io::Result<Option<Message<'_>>> {
         if self.start == self.end {
             return Ok(None);
         }
@@ -257,7 +246,7 @@ impl Framer {
     /// Takes the partial line left when the peer ends the stream, if there is one.
     ///
     /// It is answered like a line, with no line ending, since none came.
-    pub fn finish(&mut self) -> Option<Message<'_>> {
+    pub(crate) fn finish(&mut self) -> Option<Message<'_>> {
         if self.start == self.end {
             return None;
         }
@@ -286,6 +275,13 @@ mod tests {
             }
         }
         panic!("framer kept yielding messages");
+    }
+
+    #[test]
+    fn long_bytes_are_shown_short() {
+        assert_eq!(Shown(b"Ada\n").to_string(), r#""Ada\n""#);
+        let long = format!("\"{}\"... (100 bytes)", "a".repeat(60));
+        assert_eq!(Shown(&[b'a'; 100]).to_string(), long);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::udp::ephemeral_socket_for;
+use crate::addr::ephemeral_socket_for;
 
 /// How the stop handle wakes its server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,43 @@
-//! The TCP side: [`TcpServer`] accepts connections and gives each its own thread running
-//! [`handle_connection`]; [`TcpClient`] is the other end, one name at a time.
+//! The TCP side of the tutorial: `SocketTcpServer.py` and `SocketTcpClient.py`.
+//!
+//! # Where the original went
+//!
+//! | SocketTcpServer.py | here |
+//! | --- | --- |
+//! | `s.bind(('127.0.0.1', 9999))`, `s.listen(5)` | [`TcpServer::bind`] |
+//! | `print('TCPServer is waiting for connection...')` | the `tcp-server` binary |
+//! | `while True: sock, addr = s.accept()` | the loop in [`TcpServer::run`] |
+//! | `threading.Thread(target=tcplink, ...).start()` | `spawn_connections`: one thread per connection |
+//! | `def tcplink(sock, addr)`, its two `print`s | `serve` |
+//! | `sock.send(b'Welcome!')`, then `while True: data = sock.recv(1024)`, `time.sleep(1)`, `if not data or … == 'exit': break`, `sock.send(…)` | `handle_connection`: read, decide (`replies`, a pure function), write once |
+//! | `sock.close()` | the end of `handle_connection` (the stream is dropped) |
+//!
+//! | SocketTcpClient.py | here |
+//! | --- | --- |
+//! | `s.connect(('127.0.0.1', 9999))`, `print(s.recv(1024)…)` | [`TcpClient::connect`], which checks the welcome |
+//! | `s.send(data)`, `print(s.recv(1024)…)` | [`TcpClient::greet`] |
+//! | `s.send(b'exit')`, `s.close()` | [`TcpClient::exit`] |
+//!
+//! # What was added, and why
+//!
+//! The original's loop is the heart of this module and reads the same; what surrounds it keeps
+//! one misbehaving peer, or many, from costing anyone else:
+//!
+//! - **Line mode.** The original takes each `recv` as one message, which works only for a client
+//!   that waits for each reply. The framing (`protocol::Framer`) does the same until the first
+//!   newline and then reads lines, so `nc` and `telnet` get one reply per line; a line is capped
+//!   at 64 KiB, and the peer is told `error: line too long`.
+//! - **Timeouts.** A peer that sends nothing, or reads nothing, for the idle timeout is closed;
+//!   the original waits forever and keeps the thread.
+//! - **A connection limit.** Past it a new connection gets `busy: …` instead of a thread, with a
+//!   lingering close so the line is not lost to a reset; the limit also keeps below the
+//!   process's open-file limit, and a spare descriptor answers whoever comes when none is left.
+//! - **A fast accept loop.** Spawning a thread costs far more than accepting: a helper thread
+//!   spawns while the loop only accepts, so a burst of connects does not overflow the kernel's
+//!   queue, where connections can hang unanswered.
+//! - **The client checks what it gets.** [`TcpClient`] puts a reply split by the network back
+//!   together, refuses names the server would answer in pieces or not at all, and turns every
+//!   failure into one clear error.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -8,56 +46,35 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::addr::first_that_works;
 use crate::backoff::Backoff;
 use crate::duration::Human;
 use crate::fdlimit::{self, Spare};
 use crate::linger::{Lingerer, close_gracefully};
-use crate::log::{Log, RateLimited};
+use crate::log::Log;
 use crate::protocol::{self, EXIT, Framer, LINE_TOO_LONG, Message, Shown, WELCOME};
-use crate::resolve::first_that_works;
+use crate::rate_limit::RateLimited;
 use crate::stop::{Poke, StopHandle};
 
-/// The line a connection over `--max-connections` gets before it is closed.
-pub const BUSY: &[u8] = b"busy: too many connections, try again later\n";
-
-/// The default limit on live connections.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
-
-/// The default time a connection may send nothing (or not read) before it is closed.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// Descriptors beyond one per connection: the listener, stdio, the log, a stop poke.
-#[cfg(target_os = "linux")]
-const DESCRIPTOR_HEADROOM: usize = 64;
-
-/// The most descriptors made room for up front (the table for them costs 8 bytes each).
-#[cfg(target_os = "linux")]
-const MAX_DESCRIPTOR_RESERVE: usize = 1 << 20;
+/// The line a connection over the connection limit gets before it is closed.
+const BUSY: &[u8] = b"busy: too many connections, try again later\n";
 
 /// The stack each connection thread gets. The handler's frames are small and its buffers live on
 /// the heap, so a small stack lets thousands of idle connections fit in little memory.
-pub const CONNECTION_STACK_SIZE: usize = 64 * 1024;
+const CONNECTION_STACK_SIZE: usize = 64 * 1024;
 
 /// What each connection's handler needs to know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectionConfig {
+struct ConnectionConfig {
     /// The pause before each reply, as the original's `time.sleep(1)`; zero for none.
-    pub delay: Duration,
+    delay: Duration,
     /// How long the peer may send nothing, or take nothing we send, before the connection is
     /// closed; `None` for no limit.
-    pub idle_timeout: Option<Duration>,
-}
-
-impl Default for ConnectionConfig {
-    fn default() -> Self {
-        ConnectionConfig {
-            delay: Duration::ZERO,
-            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
-        }
-    }
+    idle_timeout: Option<Duration>,
 }
 
 /// A TCP greeting server: a bound listener, ready to [`run`](TcpServer::run).
+#[derive(Debug)]
 pub struct TcpServer {
     listener: TcpListener,
     stop: StopHandle,
@@ -68,32 +85,44 @@ pub struct TcpServer {
 }
 
 impl TcpServer {
+    /// The limit on live connections unless [`max_connections`](TcpServer::max_connections)
+    /// sets another.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+    /// How long a connection may stay idle unless [`idle_timeout`](TcpServer::idle_timeout) sets
+    /// another.
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
     /// Binds a TCP listener to `addr`, trying each address it resolves to in turn, IPv4 first
     /// (so `localhost` means 127.0.0.1 wherever the resolver puts `::1` first).
     ///
     /// The server starts with the defaults: no delay, a 5-minute idle timeout, at most 1,024 live
-    /// connections, and a quiet log.
+    /// connections, a quiet log, and reports on stderr.
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Self> {
         let listener = first_that_works(addr, TcpListener::bind)?;
         let stop = StopHandle::new(listener.local_addr()?, Poke::Connect);
-        let server = TcpServer {
+        Ok(TcpServer {
             listener,
             stop,
-            config: ConnectionConfig::default(),
-            max_connections: 0,
+            config: ConnectionConfig {
+                delay: Duration::ZERO,
+                idle_timeout: Some(Self::DEFAULT_IDLE_TIMEOUT),
+            },
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
             log: Log::quiet(),
             reports: Log::stderr(),
-        };
-        Ok(server.max_connections(DEFAULT_MAX_CONNECTIONS))
+        })
     }
 
-    /// Sets the pause before each reply.
+    /// Sets the pause before each reply (the original's `time.sleep(1)` is `1s`).
+    #[must_use]
     pub fn delay(mut self, delay: Duration) -> Self {
         self.config.delay = delay;
         self
     }
 
     /// Sets how long a connection may stay idle; `None` for no limit.
+    #[must_use]
     pub fn idle_timeout(mut self, idle_timeout: Option<Duration>) -> Self {
         self.config.idle_timeout = idle_timeout;
         self
@@ -101,38 +130,16 @@ impl TcpServer {
 
     /// Sets how many connections may be live at once; further ones are turned away.
     ///
-    /// On Linux it also makes room for that many descriptors in the process now, as far as its
-    /// limit on open files allows, so the first burst of connections does not have to wait for it.
+    /// Where the process's open-file limit would not leave a descriptor for each, `run` lowers
+    /// it and says so on the reports log.
+    #[must_use]
     pub fn max_connections(mut self, max_connections: usize) -> Self {
-        #[cfg(target_os = "linux")]
-        if max_connections > self.max_connections {
-            self.grow_descriptor_table(max_connections.saturating_add(DESCRIPTOR_HEADROOM));
-        }
         self.max_connections = max_connections;
         self
     }
 
-    /// Opens up to `count` throwaway descriptors and closes them again.
-    ///
-    /// The kernel grows a process's descriptor table by doubling, and once other threads share
-    /// the table each growth waits for an RCU grace period, milliseconds in which `accept` is
-    /// stalled: long enough for a burst of connects to overflow std's fixed 128-deep listen
-    /// queue, and connections dropped there by SYN cookies hang for good. Growing the table
-    /// here, before `run` starts any thread, takes that stall out of the accept path. The table
-    /// never shrinks, and this stops at the first failure (the open-file limit). Other systems
-    /// grow their tables differently, and there this would only slow the start down.
-    #[cfg(target_os = "linux")]
-    fn grow_descriptor_table(&self, count: usize) {
-        let mut spare = Vec::new();
-        while spare.len() < count.min(MAX_DESCRIPTOR_RESERVE) {
-            match self.listener.try_clone() {
-                Ok(dup) => spare.push(dup),
-                Err(_) => break,
-            }
-        }
-    }
-
     /// Sets where the per-connection lines (`Accept new connection from …`) go.
+    #[must_use]
     pub fn log(mut self, log: Log) -> Self {
         self.log = log;
         self
@@ -140,6 +147,7 @@ impl TcpServer {
 
     /// Sets where the server reports failures and refusals (`IP:PORT: idle for 5m, closed`);
     /// the shared [`Log::stderr`] unless set.
+    #[must_use]
     pub fn reports(mut self, reports: Log) -> Self {
         self.reports = reports;
         self
@@ -155,12 +163,16 @@ impl TcpServer {
         self.stop.clone()
     }
 
-    /// Accepts connections until stopped, each served on a thread of its own.
+    /// Accepts connections until stopped, each served on a thread of its own: the original's
+    /// `while True: accept()` loop.
     ///
     /// It does not join the connection threads: each one ends when its client sends the exit
     /// word, hangs up or goes idle, also after `run` has returned. Failures of one connection, of
-    /// `accept` or of a thread spawn are reported on stderr and never end the loop.
+    /// `accept` or of a thread spawn are reported and never end the loop.
     pub fn run(self) -> io::Result<()> {
+        let max_connections = self.connections_allowed();
+        #[cfg(target_os = "linux")]
+        reserve_descriptors(&self.listener, max_connections);
         let live = Arc::new(AtomicUsize::new(0));
         // Spawning a thread costs far more than accepting. Handing the spawn to a helper keeps
         // the accept loop fast enough to drain the kernel's queue (128 deep in std) during a
@@ -171,7 +183,6 @@ impl TcpServer {
             .name("spawner".into())
             .spawn(move || spawn_connections(accepted, config, log, reports))?;
         let lingerer = Lingerer::start()?;
-        let max_connections = self.connections_allowed();
         let mut spare = Spare::new();
         let mut backoff = Backoff::default();
         let mut accept_errors = RateLimited::new(Duration::from_secs(1));
@@ -182,40 +193,36 @@ impl TcpServer {
                 break;
             }
             match accepted {
+                Ok((stream, peer)) if live.load(Ordering::Acquire) >= max_connections => {
+                    backoff.reset();
+                    turn_away(stream, &lingerer);
+                    turned_away.report(
+                        &self.reports,
+                        format_args!("{peer}: turned away, {max_connections} connections are open"),
+                    );
+                }
                 Ok((stream, peer)) => {
                     backoff.reset();
-                    if live.load(Ordering::Acquire) >= max_connections {
-                        turn_away(stream, &lingerer);
-                        turned_away.report(
-                            &self.reports,
-                            format_args!(
-                                "{peer}: turned away, {max_connections} connections are open"
-                            ),
-                        );
-                        continue;
-                    }
                     if handoff.send((stream, peer, Slot::take(&live))).is_err() {
                         break;
                     }
                 }
                 Err(err) if err.kind() == ErrorKind::Interrupted => {}
-                Err(err) => {
-                    // Out of descriptors, the connection waiting in the kernel's queue is
-                    // still answered: with the spare descriptor, accepted, told busy, closed.
-                    let refused = fdlimit::is_out_of_descriptors(&err)
-                        .then(|| spare.accept(&self.listener))
-                        .flatten();
-                    if let Some(Ok((mut stream, peer))) = refused {
+                // Out of descriptors, the connection waiting in the kernel's queue is still
+                // answered: with the spare descriptor, accepted, told busy, closed.
+                Err(err) if fdlimit::is_out_of_descriptors(&err) && spare.is_held() => {
+                    if let Ok((mut stream, peer)) = spare.accept(&self.listener) {
                         // A fresh socket's send buffer is empty: this write cannot block.
                         let _ = stream.write_all(BUSY);
                         drop(stream);
-                        spare.refill();
                         turned_away.report(
                             &self.reports,
                             format_args!("{peer}: turned away, out of file descriptors ({err})"),
                         );
-                        continue;
                     }
+                    spare.refill();
+                }
+                Err(err) => {
                     spare.refill();
                     accept_errors.report(
                         &self.reports,
@@ -235,7 +242,7 @@ impl TcpServer {
     }
 
     /// Returns how many connections may be live at once: the configured limit, lowered (and
-    /// said so on stderr) where the open-file limit would not leave a descriptor for each.
+    /// said so) where the open-file limit would not leave a descriptor for each.
     fn connections_allowed(&self) -> usize {
         let limit = fdlimit::open_file_limit();
         let allowed = fdlimit::connections_allowed(self.max_connections, limit);
@@ -250,7 +257,33 @@ impl TcpServer {
     }
 }
 
-/// Gives each accepted connection its own thread, until the accept loop hangs up.
+/// Makes room in the process's descriptor table for `connections` and some headroom, by opening
+/// throwaway descriptors and closing them again, before any thread starts.
+///
+/// Linux grows a descriptor table by doubling, and once other threads share the table each
+/// growth waits for an RCU grace period, milliseconds in which `accept` is stalled: long enough
+/// for a burst of connects to overflow std's fixed 128-deep listen queue, and connections
+/// dropped there by SYN cookies hang for good. The table never shrinks, and this stops at the
+/// first failure (the open-file limit). Other systems grow their tables differently, and there
+/// this would only slow the start down.
+#[cfg(target_os = "linux")]
+fn reserve_descriptors(listener: &TcpListener, connections: usize) {
+    // The listener, stdio, the logs, a stop poke, connections being turned away.
+    const HEADROOM: usize = 64;
+    // The table costs 8 bytes a descriptor; past a million, the limit is elsewhere.
+    const MOST: usize = 1 << 20;
+    let wanted = connections.saturating_add(HEADROOM).min(MOST);
+    let mut throwaway = Vec::new();
+    while throwaway.len() < wanted {
+        match listener.try_clone() {
+            Ok(dup) => throwaway.push(dup),
+            Err(_) => break,
+        }
+    }
+}
+
+/// Gives each accepted connection its own thread, until the accept loop hangs up: the
+/// original's `threading.Thread(target=tcplink, args=(sock, addr)).start()`.
 fn spawn_connections(
     accepted: mpsc::Receiver<(TcpStream, SocketAddr, Slot)>,
     config: ConnectionConfig,
@@ -272,7 +305,7 @@ fn spawn_connections(
     }
 }
 
-/// One live connection's claim on the `--max-connections` budget, given back on drop.
+/// One live connection's claim on the connection limit, given back on drop.
 struct Slot(Arc<AtomicUsize>);
 
 impl Slot {
@@ -297,7 +330,7 @@ fn turn_away(mut stream: TcpStream, lingerer: &Lingerer) {
     lingerer.close(stream);
 }
 
-/// Serves one accepted connection and logs its start and end, as the original does.
+/// The original's `tcplink`: logs the connection's start and end around the conversation.
 ///
 /// The slot is given back as soon as the connection is closed, before the line that says so:
 /// whoever reads `closed` in the log may connect again at once and find the slot free.
@@ -318,69 +351,111 @@ fn serve(
     log.line(format_args!("Connection from {peer} closed."));
 }
 
-/// Greets one TCP peer until it sends the exit word or ends the stream, then closes it.
+/// The conversation of the original's `tcplink`: the welcome, then for each read the replies
+/// to what it held, until the exit word or the end of the stream; then the stream is closed.
 ///
-/// Sends [`WELCOME`], then answers each message as [`Framer`] splits them, one write per read
-/// (one write per message with a delay). Blocks for the life of the connection.
+/// Read, decide, write once: `replies` (pure) turns what was read into the bytes to send, and
+/// `send` is the one place that writes, one write per read (with a delay, one per reply, each
+/// after its pause). Blocks for the life of the connection.
 ///
 /// # Errors
 ///
-/// I/O failures, an idle peer (kind `TimedOut`), and a line longer than
-/// [`MAX_LINE`](protocol::MAX_LINE) (kind `InvalidData`, after telling the peer).
-pub fn handle_connection(mut stream: TcpStream, config: &ConnectionConfig) -> io::Result<()> {
+/// I/O failures, an idle peer (kind `TimedOut`), and a line longer than 64 KiB (kind
+/// `InvalidData`, after telling the peer).
+fn handle_connection(mut stream: TcpStream, config: &ConnectionConfig) -> io::Result<()> {
     // A reply is a single small write; without NODELAY it could wait ~40 ms for a delayed ACK.
     stream.set_nodelay(true)?;
     stream.set_read_timeout(config.idle_timeout)?;
     stream.set_write_timeout(config.idle_timeout)?;
     let idle = |err: io::Error| idle_error(err, config.idle_timeout);
-    stream.write_all(WELCOME).map_err(idle)?;
     let mut framer = Framer::new();
-    let mut out = Vec::new();
+    // sock.send(b'Welcome!'): the first thing said, by the same write as every reply.
+    let mut out = WELCOME.to_vec();
+    let mut ends = Vec::new();
+    let mut next = Ok(Next::Read);
     loop {
-        let n = match stream.read(framer.spare()) {
-            Ok(n) => n,
+        send(&mut stream, &out, &ends, config.delay).map_err(idle)?;
+        out.clear();
+        ends.clear();
+        match next {
+            Ok(Next::Read) => {}
+            Ok(Next::Close) => return Ok(()),
+            Err(err) => {
+                // The rest of the line is still streaming in; closing on it unread would reset
+                // the connection, and the peer could lose the error line.
+                close_gracefully(stream);
+                return Err(err);
+            }
+        }
+        let read = match stream.read(framer.spare()) {
+            Ok(read) => read,
             Err(err) if err.kind() == ErrorKind::Interrupted => continue,
             Err(err) => return Err(idle(err)),
         };
-        if n == 0 {
-            if let Some(Message::Name { name, ending }) = framer.finish() {
-                thread::sleep(config.delay);
-                protocol::push_greeting(&mut out, name, ending);
-                stream.write_all(&out).map_err(idle)?;
-            }
-            return Ok(());
+        next = replies(&mut framer, read, &mut out, &mut ends);
+    }
+}
+
+/// What a connection does once the replies to a read are sent.
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    /// Read again.
+    Read,
+    /// Close: the peer said the exit word or ended the stream.
+    Close,
+}
+
+/// Takes a read of `read` bytes (0: the end of the stream) into `framer` and appends the reply to
+/// every whole message to `out`, recording where each reply ends in `ends`. Pure: no socket.
+///
+/// # Errors
+///
+/// A line longer than 64 KiB: `out` then ends with the error line for the peer.
+fn replies(
+    framer: &mut Framer,
+    read: usize,
+    out: &mut Vec<u8>,
+    ends: &mut Vec<usize>,
+) -> io::Result<Next> {
+    let mut answer = |name: &[u8], ending: &[u8], out: &mut Vec<u8>| {
+        protocol::push_greeting(out, name, ending);
+        ends.push(out.len());
+    };
+    if read == 0 {
+        // A partial line left at the end of the stream is answered, without a line ending.
+        if let Some(Message::Name { name, ending }) = framer.finish() {
+            answer(name, ending, out);
         }
-        framer.filled(n);
-        loop {
-            match framer.next_message() {
-                Ok(Some(Message::Name { name, ending })) => {
-                    protocol::push_greeting(&mut out, name, ending);
-                    if !config.delay.is_zero() {
-                        thread::sleep(config.delay);
-                        stream.write_all(&out).map_err(idle)?;
-                        out.clear();
-                    }
-                }
-                Ok(Some(Message::Exit)) => {
-                    stream.write_all(&out).map_err(idle)?;
-                    return Ok(());
-                }
-                Ok(None) => break,
-                Err(err) => {
-                    out.extend_from_slice(LINE_TOO_LONG);
-                    stream.write_all(&out).map_err(idle)?;
-                    // The rest of the line is still streaming in; closing on it unread would
-                    // reset the connection, and the peer could lose the error line.
-                    close_gracefully(stream);
-                    return Err(err);
-                }
+        return Ok(Next::Close);
+    }
+    framer.filled(read);
+    loop {
+        match framer.next_message() {
+            Ok(Some(Message::Name { name, ending })) => answer(name, ending, out),
+            Ok(Some(Message::Exit)) => return Ok(Next::Close),
+            Ok(None) => return Ok(Next::Read),
+            Err(err) => {
+                out.extend_from_slice(LINE_TOO_LONG);
+                return Err(err);
             }
-        }
-        if !out.is_empty() {
-            stream.write_all(&out).map_err(idle)?;
-            out.clear();
         }
     }
+}
+
+/// Writes `out`: at once, or with a delay one reply at a time, each after its pause, as the
+/// original sleeps before every reply. Bytes after the last reply (the error line for a line too
+/// long) go without a pause.
+fn send(stream: &mut TcpStream, out: &[u8], ends: &[usize], delay: Duration) -> io::Result<()> {
+    if delay.is_zero() {
+        return stream.write_all(out);
+    }
+    let mut start = 0;
+    for &end in ends {
+        thread::sleep(delay);
+        stream.write_all(&out[start..end])?;
+        start = end;
+    }
+    stream.write_all(&out[start..])
 }
 
 /// Turns the error a socket timeout gives (`WouldBlock` on Unix) into one that says what happened.
@@ -394,34 +469,6 @@ fn idle_error(err: io::Error, idle_timeout: Option<Duration>) -> io::Error {
     }
 }
 
-/// The longest name the client sends: the server takes one read of up to this many bytes as
-/// one message, so a longer name would come back as two replies.
-pub const MAX_NAME: usize = protocol::READ_SIZE;
-
-/// Checks that `name` can be sent bare over TCP and come back as one reply.
-///
-/// # Errors
-///
-/// A message saying why not: it is empty (nothing would be sent), longer than [`MAX_NAME`],
-/// holds a newline (which would switch the server to line mode), or is the exit word.
-pub fn check_name(name: &[u8]) -> Result<(), String> {
-    if name.is_empty() {
-        Err("a name cannot be empty".to_string())
-    } else if name.len() > MAX_NAME {
-        Err(format!(
-            "a name cannot be longer than {MAX_NAME} bytes, the most the server reads as one \
-             message: {}",
-            Shown(name)
-        ))
-    } else if name.contains(&b'\n') {
-        Err(format!("a name cannot hold a newline: {}", Shown(name)))
-    } else if name == EXIT {
-        Err(format!("{} is the exit word, not a name", Shown(name)))
-    } else {
-        Ok(())
-    }
-}
-
 /// A client of the TCP greeting server that sends names bare, as the original client does.
 #[derive(Debug)]
 pub struct TcpClient {
@@ -432,7 +479,41 @@ pub struct TcpClient {
 }
 
 impl TcpClient {
-    /// Connects to `addr` and reads the welcome; returns the client and the welcome's bytes.
+    /// The limit on connecting and on each reply that the `tcp-client` binary uses unless told
+    /// otherwise.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// The longest name the client sends: the server takes one read of up to this many bytes
+    /// (8 KiB) as one message, so a longer name would come back as two replies.
+    pub const MAX_NAME: usize = protocol::READ_SIZE;
+
+    /// Checks that `name` can be sent bare over TCP and come back as one reply.
+    ///
+    /// # Errors
+    ///
+    /// A message saying why not: it is empty (nothing would be sent), longer than
+    /// [`MAX_NAME`](TcpClient::MAX_NAME), holds a newline (which would switch the server to line
+    /// mode), or is the exit word.
+    pub fn check_name(name: &[u8]) -> Result<(), String> {
+        if name.is_empty() {
+            Err("a name cannot be empty".to_string())
+        } else if name.len() > Self::MAX_NAME {
+            Err(format!(
+                "a name cannot be longer than {} bytes, the most the server reads as one \
+                 message: {}",
+                Self::MAX_NAME,
+                Shown(name)
+            ))
+        } else if name.contains(&b'\n') {
+            Err(format!("a name cannot hold a newline: {}", Shown(name)))
+        } else if name == EXIT {
+            Err(format!("{} is the exit word, not a name", Shown(name)))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Connects to `addr` and reads the welcome, checking that it is `Welcome!`.
     ///
     /// `timeout` bounds the connect (per address `addr` resolves to, IPv4 first) and each reply
     /// from then on.
@@ -441,12 +522,11 @@ impl TcpClient {
     ///
     /// The last connect failure, a timeout, or `InvalidData` if the server's first words are not
     /// `Welcome!`.
-    pub fn connect(addr: impl ToSocketAddrs, timeout: Duration) -> io::Result<(Self, Vec<u8>)> {
+    pub fn connect(addr: impl ToSocketAddrs, timeout: Duration) -> io::Result<Self> {
         let (stream, peer) = first_that_works(addr, |peer| {
             Ok((TcpStream::connect_timeout(&peer, timeout)?, peer))
         })?;
         stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(timeout))?;
         stream.set_write_timeout(Some(timeout))?;
         let mut client = TcpClient {
             stream,
@@ -454,8 +534,8 @@ impl TcpClient {
             timeout,
             buf: Vec::new(),
         };
-        let welcome = client.read_reply(WELCOME)?;
-        Ok((client, welcome))
+        client.read_reply(WELCOME)?;
+        Ok(client)
     }
 
     /// Returns the server's address.
@@ -467,10 +547,11 @@ impl TcpClient {
     ///
     /// # Errors
     ///
-    /// `InvalidInput` for a name [`check_name`] refuses; a timeout; `UnexpectedEof` if the server
-    /// hangs up first; `InvalidData` if the reply is not the greeting for `name`.
+    /// `InvalidInput` for a name [`check_name`](TcpClient::check_name) refuses; a timeout;
+    /// `UnexpectedEof` if the server hangs up first; `InvalidData` if the reply is not the
+    /// greeting for `name`.
     pub fn greet(&mut self, name: &[u8]) -> io::Result<Vec<u8>> {
-        check_name(name).map_err(|msg| io::Error::new(ErrorKind::InvalidInput, msg))?;
+        Self::check_name(name).map_err(|msg| io::Error::new(ErrorKind::InvalidInput, msg))?;
         self.stream.write_all(name).map_err(|err| self.timed(err))?;
         self.read_reply(&protocol::greeting(name))
     }
@@ -555,5 +636,90 @@ impl TcpClient {
             ),
             _ => err,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `bytes` to a fresh framer (in line mode if `lines`) and returns what `replies`
+    /// makes of them: the bytes to send, the reply boundaries, and what comes next.
+    fn answer(bytes: &[u8], lines: bool) -> (Vec<u8>, Vec<usize>, io::Result<Next>) {
+        let mut framer = Framer::new();
+        let (mut out, mut ends) = (Vec::new(), Vec::new());
+        if lines {
+            framer.feed(b"\n");
+            framer.next_message().expect("an empty line is a name");
+        }
+        let spare = framer.spare();
+        spare[..bytes.len()].copy_from_slice(bytes);
+        let next = replies(&mut framer, bytes.len(), &mut out, &mut ends);
+        (out, ends, next)
+    }
+
+    #[test]
+    fn a_raw_read_is_one_reply() {
+        let (out, ends, next) = answer(b"Jaber", false);
+        assert_eq!(out, b"Hello, Jaber!");
+        assert_eq!(ends, [13]);
+        assert_eq!(next.unwrap(), Next::Read);
+    }
+
+    #[test]
+    fn pipelined_lines_are_one_write_with_a_boundary_per_reply() {
+        let (out, ends, next) = answer(b"Ada\r\nBob\n", true);
+        assert_eq!(out, b"Hello, Ada!\r\nHello, Bob!\n");
+        assert_eq!(ends, [13, 25]);
+        assert_eq!(next.unwrap(), Next::Read);
+    }
+
+    #[test]
+    fn the_exit_word_closes_after_the_replies_before_it() {
+        let (out, _, next) = answer(b"Ada\nexit\nnever\n", true);
+        assert_eq!(out, b"Hello, Ada!\n");
+        assert_eq!(next.unwrap(), Next::Close);
+        let (out, _, next) = answer(b"exit", false);
+        assert_eq!((out, next.unwrap()), (Vec::new(), Next::Close));
+    }
+
+    #[test]
+    fn the_end_of_the_stream_answers_a_partial_line_and_closes() {
+        let mut framer = Framer::new();
+        framer.feed(b"x\nhalf");
+        let (mut out, mut ends) = (Vec::new(), Vec::new());
+        let spare = framer.spare();
+        spare[..3].copy_from_slice(b"way");
+        assert_eq!(
+            replies(&mut framer, 3, &mut out, &mut ends).unwrap(),
+            Next::Read
+        );
+        assert_eq!(out, b"Hello, x!\n");
+        assert_eq!(
+            replies(&mut framer, 0, &mut out, &mut ends).unwrap(),
+            Next::Close
+        );
+        assert_eq!(out, b"Hello, x!\nHello, halfway!");
+        assert_eq!(ends, [10, 25]);
+    }
+
+    #[test]
+    fn a_line_too_long_ends_with_the_error_line() {
+        let mut framer = Framer::new();
+        let (mut out, mut ends) = (Vec::new(), Vec::new());
+        framer.feed(b"Ada\n");
+        let mut next = Ok(Next::Read);
+        for _ in 0..20 {
+            let spare = framer.spare();
+            spare[..4096].fill(b'y');
+            next = replies(&mut framer, 4096, &mut out, &mut ends);
+            if next.is_err() {
+                break;
+            }
+        }
+        let err = next.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidData);
+        assert_eq!(out, b"Hello, Ada!\nerror: line too long\n");
+        assert_eq!(ends, [12]);
     }
 }

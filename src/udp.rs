@@ -1,20 +1,47 @@
-//! The UDP side: [`UdpServer`] answers each datagram with one datagram; [`UdpClient`] sends a
-//! name and waits for its answer, trying again when a datagram is lost.
+//! The UDP side of the tutorial: `SocketUdpServer.py` and `SocketUdpClient.py`.
+//!
+//! # Where the original went
+//!
+//! | SocketUdpServer.py | here |
+//! | --- | --- |
+//! | `s.bind(('127.0.0.1', 8888))` | [`UdpServer::bind`] |
+//! | `print('Bind UDP on 8888...')` | the `udp-server` binary |
+//! | `while True: data, addr = s.recvfrom(1024)` | the loop in [`UdpServer::run`]: receive |
+//! | (nothing: the original answers anything) | `verdict`: decide |
+//! | `print('Received from %s:%s.' % addr)`, `s.sendto(b'Hello, %s!' % data, addr)` | [`UdpServer::run`]: log, send |
+//!
+//! | SocketUdpClient.py | here |
+//! | --- | --- |
+//! | `s = socket.socket(AF_INET, SOCK_DGRAM)` | [`UdpClient::connect`] (a socket, no connection) |
+//! | `s.sendto(data, addr)`, `print(s.recv(1024)…)` | [`UdpClient::greet`] |
+//!
+//! # What was added, and why
+//!
+//! - **No reflection loops.** A greeting server answers anything, so one forged datagram can set
+//!   two of them answering each other for ever. The server does not answer a datagram that is
+//!   itself a greeting, nor one from a port below 1024 (echo, DNS, NTP live there), and it never
+//!   truncates: a reply that would not fit is dropped, so even a loop would end.
+//! - **Whole datagrams.** The original reads 1,024 bytes and cuts the rest; ours takes a datagram
+//!   of any size and answers it whole, or not at all.
+//! - **Retries.** The original client waits for ever for a lost datagram. Ours waits `timeout`
+//!   and sends again, `retries` times, every try its whole timeout, and takes only the exact
+//!   greeting for the name in flight, so late, duplicated or forged datagrams change nothing.
 
 use std::io::{self, ErrorKind};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::addr::{ephemeral_socket_for, first_that_works, resolve};
 use crate::backoff::Backoff;
-use crate::log::{Log, RateLimited};
+use crate::log::Log;
 use crate::protocol::{self, Shown};
-use crate::resolve::{first_that_works, resolve};
+use crate::rate_limit::RateLimited;
 use crate::stop::{Poke, StopHandle};
 
 /// The largest UDP payload over IPv4, and so the largest name the server promises to answer
 /// (the reply, 8 bytes longer, may then not fit, and is dropped).
-pub const MAX_DATAGRAM: usize = 65_507;
+const MAX_DATAGRAM: usize = 65_507;
 
 /// Room for any datagram the kernel can hand over, IPv6 included.
 const RECV_BUFFER: usize = 65_536;
@@ -22,15 +49,10 @@ const RECV_BUFFER: usize = 65_536;
 /// Source ports below this are system services (echo, chargen, DNS, NTP, …). A datagram "from"
 /// one is either forged or a reply from such a service; answering it is how reflection loops and
 /// amplification start, so the server drops it.
-pub const LOWEST_PEER_PORT: u16 = 1024;
-
-/// The default time the client waits for each reply.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// The default number of times the client sends a name again after a lost reply.
-pub const DEFAULT_RETRIES: u32 = 3;
+const LOWEST_PEER_PORT: u16 = 1024;
 
 /// A UDP greeting server: a bound socket, ready to [`run`](UdpServer::run).
+#[derive(Debug)]
 pub struct UdpServer {
     socket: UdpSocket,
     stop: StopHandle,
@@ -55,6 +77,7 @@ impl UdpServer {
     }
 
     /// Sets where the per-datagram lines (`Received from …`) go.
+    #[must_use]
     pub fn log(mut self, log: Log) -> Self {
         self.log = log;
         self
@@ -62,6 +85,7 @@ impl UdpServer {
 
     /// Sets where the server reports dropped datagrams and socket errors; the shared
     /// [`Log::stderr`] unless set.
+    #[must_use]
     pub fn reports(mut self, reports: Log) -> Self {
         self.reports = reports;
         self
@@ -77,19 +101,19 @@ impl UdpServer {
         self.stop.clone()
     }
 
-    /// Answers datagrams until stopped, each with `Hello, ` + datagram + `!` to its sender.
+    /// Answers datagrams until stopped, each with `Hello, ` + datagram + `!` to its sender: the
+    /// original's `while True: recvfrom` loop, as receive, decide, send.
     ///
-    /// Three kinds of datagram get no answer, each reported on stderr at most once a second:
-    /// one from a port below [`LOWEST_PEER_PORT`]; one that is itself a greeting
-    /// ([`protocol::is_greeting`]), which only another greeting server sends, so two servers
-    /// tricked into talking to each other stop at once; and one whose reply would not fit in a
-    /// datagram. Socket errors never end the loop.
+    /// Three kinds of datagram get no answer (`verdict` says which), each reported at most once
+    /// a second: one from a port below 1024; one that is itself a greeting, which only another
+    /// greeting server sends, so two servers tricked into talking to each other stop at once;
+    /// and one whose reply would not fit in a datagram. Socket errors never end the loop.
     pub fn run(self) -> io::Result<()> {
         let mut buf = vec![0; RECV_BUFFER];
         let mut reply = Vec::with_capacity(protocol::greeting_len(RECV_BUFFER));
         let mut backoff = Backoff::default();
-        let mut recv_errors = RateLimited::new(Duration::from_secs(1));
         // One limiter per kind, so that "N more like it" counts lines of the kind it follows.
+        let mut recv_errors = RateLimited::new(Duration::from_secs(1));
         let mut from_low_ports = RateLimited::new(Duration::from_secs(1));
         let mut greetings = RateLimited::new(Duration::from_secs(1));
         let mut send_errors = RateLimited::new(Duration::from_secs(1));
@@ -115,25 +139,32 @@ impl UdpServer {
                 }
             };
             backoff.reset();
-            if peer.port() < LOWEST_PEER_PORT {
-                from_low_ports.report(
-                    &self.reports,
-                    format_args!("{peer}: dropped a datagram from a port below {LOWEST_PEER_PORT}"),
-                );
-                continue;
-            }
-            if protocol::is_greeting(&buf[..n]) {
-                greetings.report(
-                    &self.reports,
-                    format_args!(
-                        "{peer}: dropped a datagram that is itself a greeting (a reflection loop?)"
-                    ),
-                );
-                continue;
+            let datagram = &buf[..n];
+            match verdict(datagram, peer) {
+                Verdict::Answer => {}
+                Verdict::FromLowPort => {
+                    from_low_ports.report(
+                        &self.reports,
+                        format_args!(
+                            "{peer}: dropped a datagram from a port below {LOWEST_PEER_PORT}"
+                        ),
+                    );
+                    continue;
+                }
+                Verdict::Greeting => {
+                    greetings.report(
+                        &self.reports,
+                        format_args!(
+                            "{peer}: dropped a datagram that is itself a greeting \
+                             (a reflection loop?)"
+                        ),
+                    );
+                    continue;
+                }
             }
             self.log.line(format_args!("Received from {peer}."));
             reply.clear();
-            protocol::push_greeting(&mut reply, &buf[..n], b"");
+            protocol::push_greeting(&mut reply, datagram, b"");
             if let Err(err) = self.socket.send_to(&reply, peer) {
                 send_errors.report(
                     &self.reports,
@@ -147,39 +178,26 @@ impl UdpServer {
     }
 }
 
-/// Binds a UDP socket on any local address and port of the same family as `peer`, to send to it.
-pub(crate) fn ephemeral_socket_for(peer: SocketAddr) -> io::Result<UdpSocket> {
-    let any = match peer {
-        SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
-        SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
-    };
-    UdpSocket::bind(any)
+/// What the server does with a datagram.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Greet it.
+    Answer,
+    /// Drop it: it comes from a system service's port, or claims to.
+    FromLowPort,
+    /// Drop it: it is itself a greeting, so its sender is another greeting server.
+    Greeting,
 }
 
-/// The longest name the client sends: its reply, 8 bytes longer, is then the largest datagram
-/// IPv4 carries, so the server can answer it.
-pub const MAX_NAME: usize = MAX_DATAGRAM - (protocol::greeting_len(0));
-
-/// Checks that the UDP server can answer `name`.
-///
-/// # Errors
-///
-/// A message saying why not: it is longer than [`MAX_NAME`], or shaped like a greeting
-/// (`Hello, …!`), which the server never answers ([`UdpServer::run`] says why).
-pub fn check_name(name: &[u8]) -> Result<(), String> {
-    if name.len() > MAX_NAME {
-        Err(format!(
-            "a name cannot be longer than {MAX_NAME} bytes, or its reply would not fit in a \
-             datagram: {}",
-            Shown(name)
-        ))
-    } else if protocol::is_greeting(name) {
-        Err(format!(
-            "{} is shaped like a greeting, which the server never answers",
-            Shown(name)
-        ))
+/// Decides whether the server answers `datagram` from `peer`: the rules that keep it out of
+/// reflection loops. Pure: no socket.
+fn verdict(datagram: &[u8], peer: SocketAddr) -> Verdict {
+    if peer.port() < LOWEST_PEER_PORT {
+        Verdict::FromLowPort
+    } else if protocol::is_greeting(datagram) {
+        Verdict::Greeting
     } else {
-        Ok(())
+        Verdict::Answer
     }
 }
 
@@ -212,21 +230,67 @@ enum Try {
 }
 
 impl UdpClient {
+    /// How long each try waits for its reply unless
+    /// [`connect`](UdpClient::connect) is told otherwise by the `udp-client` binary's user.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+
+    /// How many times a name is sent again when its reply does not come, unless
+    /// [`retries`](UdpClient::retries) sets another number.
+    pub const DEFAULT_RETRIES: u32 = 3;
+
+    /// The longest name the client sends (65,499 bytes): its reply, 8 bytes longer, is then
+    /// the largest datagram IPv4 carries, so the server can answer it.
+    pub const MAX_NAME: usize = MAX_DATAGRAM - protocol::greeting_len(0);
+
+    /// Checks that the UDP server can answer `name`.
+    ///
+    /// # Errors
+    ///
+    /// A message saying why not: it is longer than [`MAX_NAME`](UdpClient::MAX_NAME), or shaped
+    /// like a greeting (`Hello, …!`), which the server never answers ([`UdpServer::run`] says
+    /// why).
+    pub fn check_name(name: &[u8]) -> Result<(), String> {
+        if name.len() > Self::MAX_NAME {
+            Err(format!(
+                "a name cannot be longer than {} bytes, or its reply would not fit in a \
+                 datagram: {}",
+                Self::MAX_NAME,
+                Shown(name)
+            ))
+        } else if protocol::is_greeting(name) {
+            Err(format!(
+                "{} is shaped like a greeting, which the server never answers",
+                Shown(name)
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
     /// Opens a socket to talk to the first address `addr` resolves to, IPv4 first (so
     /// `localhost` reaches a server on 127.0.0.1 wherever the resolver puts `::1` first).
     ///
-    /// Each request waits `timeout` for its reply per try, and tries `retries` more times.
-    pub fn connect(addr: impl ToSocketAddrs, timeout: Duration, retries: u32) -> io::Result<Self> {
+    /// Each try of a greeting waits `timeout` for its reply; a name is sent again
+    /// [`DEFAULT_RETRIES`](UdpClient::DEFAULT_RETRIES) times unless
+    /// [`retries`](UdpClient::retries) says otherwise.
+    pub fn connect(addr: impl ToSocketAddrs, timeout: Duration) -> io::Result<Self> {
         let peer = resolve(addr)?[0];
         let socket = ephemeral_socket_for(peer)?;
         Ok(UdpClient {
             socket,
             peer,
             timeout,
-            retries,
+            retries: Self::DEFAULT_RETRIES,
             buf: vec![0; RECV_BUFFER],
             previous: Vec::new(),
         })
+    }
+
+    /// Sets how many times a name is sent again when its reply does not come.
+    #[must_use]
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
     }
 
     /// Returns the server's address.
@@ -243,11 +307,12 @@ impl UdpClient {
     ///
     /// # Errors
     ///
-    /// `InvalidInput` for a name [`check_name`] refuses, before anything is sent; `InvalidData`
+    /// `InvalidInput` for a name [`check_name`](UdpClient::check_name) refuses, before anything
+    /// is sent; `InvalidData`
     /// (`expected "Hello, …!" but got "…"`) when the server's port sent only something else;
     /// `TimedOut` (`no reply from ADDR after N tries`) when it sent nothing; a failure to send.
-    pub fn request(&mut self, name: &[u8]) -> io::Result<Vec<u8>> {
-        check_name(name).map_err(|msg| io::Error::new(ErrorKind::InvalidInput, msg))?;
+    pub fn greet(&mut self, name: &[u8]) -> io::Result<Vec<u8>> {
+        Self::check_name(name).map_err(|msg| io::Error::new(ErrorKind::InvalidInput, msg))?;
         let expected = protocol::greeting(name);
         let tries = self.retries.saturating_add(1);
         let mut refused = false;
@@ -309,9 +374,9 @@ impl UdpClient {
             match self.socket.recv_from(&mut self.buf) {
                 Ok((n, from)) => {
                     match judge(&self.buf[..n], from, self.peer, expected, &self.previous) {
-                        Verdict::Reply => return Ok(Try::Answered),
-                        Verdict::Wrong => *wrong = Some(self.buf[..n].to_vec()),
-                        Verdict::Stray => {}
+                        Arrival::Reply => return Ok(Try::Answered),
+                        Arrival::Wrong => *wrong = Some(self.buf[..n].to_vec()),
+                        Arrival::Stray => {}
                     }
                 }
                 Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
@@ -325,7 +390,7 @@ impl UdpClient {
 
 /// What a datagram that reached the client is.
 #[derive(Debug, PartialEq, Eq)]
-enum Verdict {
+enum Arrival {
     /// The greeting for the name in flight, from the server's port.
     Reply,
     /// Something else from the server's port: a truncated or mangled reply, or a late one.
@@ -343,13 +408,13 @@ fn judge(
     peer: SocketAddr,
     expected: &[u8],
     previous: &[u8],
-) -> Verdict {
+) -> Arrival {
     if from.port() != peer.port() || (datagram == previous && datagram != expected) {
-        Verdict::Stray
+        Arrival::Stray
     } else if datagram == expected {
-        Verdict::Reply
+        Arrival::Reply
     } else {
-        Verdict::Wrong
+        Arrival::Wrong
     }
 }
 
@@ -376,12 +441,12 @@ mod tests {
         let other_ip = addr("127.0.0.1:8888");
         let other_port = addr("127.0.0.2:8889");
         let judged = |datagram: &[u8], from| judge(datagram, from, peer, b"Hello, Ada!", b"");
-        assert_eq!(judged(b"Hello, Ada!", peer), Verdict::Reply);
-        assert_eq!(judged(b"Hello, Ada!", other_ip), Verdict::Reply);
-        assert_eq!(judged(b"Hello, Ada!", other_port), Verdict::Stray);
-        assert_eq!(judged(b"Hello, Ad", peer), Verdict::Wrong);
-        assert_eq!(judged(b"Hello, Bob!", other_ip), Verdict::Wrong);
-        assert_eq!(judged(b"junk", other_port), Verdict::Stray);
+        assert_eq!(judged(b"Hello, Ada!", peer), Arrival::Reply);
+        assert_eq!(judged(b"Hello, Ada!", other_ip), Arrival::Reply);
+        assert_eq!(judged(b"Hello, Ada!", other_port), Arrival::Stray);
+        assert_eq!(judged(b"Hello, Ad", peer), Arrival::Wrong);
+        assert_eq!(judged(b"Hello, Bob!", other_ip), Arrival::Wrong);
+        assert_eq!(judged(b"junk", other_port), Arrival::Stray);
     }
 
     #[test]
@@ -390,8 +455,22 @@ mod tests {
         let judged = |datagram: &[u8], expected: &[u8]| {
             judge(datagram, peer, peer, expected, b"Hello, Bob!")
         };
-        assert_eq!(judged(b"Hello, Bob!", b"Hello, Ada!"), Verdict::Stray);
-        assert_eq!(judged(b"Hello, Bob!", b"Hello, Bob!"), Verdict::Reply);
+        assert_eq!(judged(b"Hello, Bob!", b"Hello, Ada!"), Arrival::Stray);
+        assert_eq!(judged(b"Hello, Bob!", b"Hello, Bob!"), Arrival::Reply);
+    }
+
+    #[test]
+    fn only_a_name_from_a_service_port_or_shaped_like_a_greeting_is_dropped() {
+        let client = addr("127.0.0.1:50000");
+        assert_eq!(verdict(b"Michael", client), Verdict::Answer);
+        assert_eq!(verdict(b"", client), Verdict::Answer);
+        assert_eq!(verdict(b"Hello, Ada", client), Verdict::Answer);
+        assert_eq!(verdict(b"Hello, Ada!", client), Verdict::Greeting);
+        assert_eq!(
+            verdict(b"Michael", addr("127.0.0.1:53")),
+            Verdict::FromLowPort
+        );
+        assert_eq!(verdict(b"Michael", addr("127.0.0.1:1024")), Verdict::Answer);
     }
 
     #[test]
@@ -404,12 +483,13 @@ mod tests {
 
     #[test]
     fn names_the_server_never_answers_are_refused() {
-        assert_eq!(check_name(b"Michael"), Ok(()));
-        assert_eq!(check_name(b""), Ok(()));
-        assert_eq!(check_name(&vec![b'a'; MAX_NAME]), Ok(()));
-        let long = check_name(&vec![b'a'; MAX_NAME + 1]).unwrap_err();
+        let check = UdpClient::check_name;
+        assert_eq!(check(b"Michael"), Ok(()));
+        assert_eq!(check(b""), Ok(()));
+        assert_eq!(check(&vec![b'a'; UdpClient::MAX_NAME]), Ok(()));
+        let long = check(&vec![b'a'; UdpClient::MAX_NAME + 1]).unwrap_err();
         assert!(long.contains("65499 bytes") && long.len() < 200, "{long}");
-        let shaped = check_name(b"Hello, Ada!").unwrap_err();
+        let shaped = check(b"Hello, Ada!").unwrap_err();
         assert!(shaped.contains("shaped like a greeting"), "{shaped}");
     }
 }

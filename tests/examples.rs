@@ -50,7 +50,10 @@ fn the_example_client_talks_to_the_tcp_server() -> TestResult {
     command.args(["--port", "0"]);
     let server = ServerProcess::start(command)?;
     server.stdout_line()?;
-    let out = run_client(on_port(example("socket_tcp_client"), server.addr.port()), b"")?;
+    let out = run_client(
+        on_port(example("socket_tcp_client"), server.addr.port()),
+        b"",
+    )?;
     assert_eq!(
         (out.stdout_text(), out.stderr.as_str(), out.code),
         (TCP_CLIENT_TRANSCRIPT.to_string(), "", Some(0))
@@ -100,7 +103,11 @@ fn the_example_client_talks_to_the_udp_server() -> TestResult {
 /// The UDP server's transcript: one `Received from` line per datagram, all from the client's
 /// one port.
 fn assert_three_receptions_from_one_port(server: &ServerProcess) -> TestResult {
-    let lines = [server.stdout_line()?, server.stdout_line()?, server.stdout_line()?];
+    let lines = [
+        server.stdout_line()?,
+        server.stdout_line()?,
+        server.stdout_line()?,
+    ];
     let ports: Vec<Option<u16>> = lines
         .iter()
         .map(|line| port_in(line, "Received from ", "127.0.0.1", "."))

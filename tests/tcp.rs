@@ -16,50 +16,50 @@ use greeting::{TcpClient, TcpServer};
 #[test]
 fn original_style_session_gets_the_original_replies() -> TestResult {
     let server = start_tcp_server()?;
-    let mut stream = connect_welcomed(server.0)?;
+    let mut stream = connect_welcomed(server.addr)?;
     for name in ["Jaber", "Katy", "Betty", "huangxin"] {
         let expected = format!("Hello, {name}!");
         exchange(&mut stream, name.as_bytes(), expected.as_bytes())?;
     }
     stream.write_all(b"exit")?;
     assert_eq!(read_to_close(&mut stream)?, b"");
-    stop(server)
+    server.stop()
 }
 
 /// Ending the stream ends the connection: the server closes its side too.
 #[test]
 fn end_of_stream_closes_the_connection() -> TestResult {
     let server = start_tcp_server()?;
-    let mut stream = connect_welcomed(server.0)?;
+    let mut stream = connect_welcomed(server.addr)?;
     exchange(&mut stream, b"Ada", b"Hello, Ada!")?;
     stream.shutdown(Shutdown::Write)?;
     assert_eq!(read_to_close(&mut stream)?, b"");
-    stop(server)
+    server.stop()
 }
 
 /// A newline switches to line mode: each line is answered with its own line ending, CRLF or LF.
 #[test]
 fn lines_are_answered_with_their_own_endings() -> TestResult {
     let server = start_tcp_server()?;
-    let mut stream = connect_welcomed(server.0)?;
+    let mut stream = connect_welcomed(server.addr)?;
     exchange(&mut stream, b"Bob\n", b"Hello, Bob!\n")?;
     exchange(&mut stream, b"Amy\r\n", b"Hello, Amy!\r\n")?;
     stream.write_all(b"exit\r\n")?;
     assert_eq!(read_to_close(&mut stream)?, b"");
-    stop(server)
+    server.stop()
 }
 
 /// Several lines in one write are several messages; the replies come back in order.
 #[test]
 fn pipelined_lines_get_one_reply_each_in_order() -> TestResult {
     let server = start_tcp_server()?;
-    let mut stream = connect_welcomed(server.0)?;
+    let mut stream = connect_welcomed(server.addr)?;
     stream.write_all(b"a\nb\r\n\nc\nexit\nnever\n")?;
     assert_eq!(
         read_to_close(&mut stream)?,
         b"Hello, a!\nHello, b!\r\nHello, !\nHello, c!\n"
     );
-    stop(server)
+    server.stop()
 }
 
 /// A line split across writes is answered once, when its end arrives; a raw message before the
@@ -67,7 +67,7 @@ fn pipelined_lines_get_one_reply_each_in_order() -> TestResult {
 #[test]
 fn a_split_line_waits_for_its_end() -> TestResult {
     let server = start_tcp_server()?;
-    let mut stream = connect_welcomed(server.0)?;
+    let mut stream = connect_welcomed(server.addr)?;
     exchange(&mut stream, b"raw", b"Hello, raw!")?;
     exchange(&mut stream, b"x\n", b"Hello, x!\n")?;
     stream.write_all(b"huang")?;
@@ -76,41 +76,40 @@ fn a_split_line_waits_for_its_end() -> TestResult {
     assert!(early.is_err(), "a partial line was answered: {early:?}");
     stream.set_read_timeout(Some(TIMEOUT))?;
     exchange(&mut stream, b"xin\n", b"Hello, huangxin!\n")?;
-    stop(server)
+    server.stop()
 }
 
 /// A partial line left when the peer half-closes is still answered, without a line ending.
 #[test]
 fn a_partial_line_at_end_of_stream_is_answered() -> TestResult {
     let server = start_tcp_server()?;
-    let mut stream = connect_welcomed(server.0)?;
+    let mut stream = connect_welcomed(server.addr)?;
     stream.write_all(b"Bob\nAmy")?;
     stream.shutdown(Shutdown::Write)?;
     assert_eq!(read_to_close(&mut stream)?, b"Hello, Bob!\nHello, Amy!");
-    stop(server)
+    server.stop()
 }
 
 /// Invalid UTF-8 is echoed byte for byte and the connection goes on (the original's thread dies).
 #[test]
 fn invalid_utf8_is_echoed_and_the_connection_survives() -> TestResult {
     let server = start_tcp_server()?;
-    let mut stream = connect_welcomed(server.0)?;
+    let mut stream = connect_welcomed(server.addr)?;
     exchange(&mut stream, b"\xff\xfe", b"Hello, \xff\xfe!")?;
     exchange(&mut stream, b"Zo\xc3\xab\n", b"Hello, Zo\xc3\xab!\n")?;
     exchange(&mut stream, b"\xc3\n", b"Hello, \xc3!\n")?;
-    stop(server)
+    server.stop()
 }
 
 /// The library client greets non-ASCII names and says exit; the server then closes.
 #[test]
 fn the_client_greets_names_and_exits() -> TestResult {
     let server = start_tcp_server()?;
-    let (mut client, welcome) = TcpClient::connect(server.0, TIMEOUT)?;
-    assert_eq!(welcome, b"Welcome!");
+    let mut client = TcpClient::connect(server.addr, TIMEOUT)?;
     assert_eq!(client.greet("黄鑫".as_bytes())?, "Hello, 黄鑫!".as_bytes());
     assert_eq!(client.greet(b"a b\tc")?, b"Hello, a b\tc!");
     client.exit()?;
-    stop(server)
+    server.stop()
 }
 
 /// Clients against a server with a delay are served at once, each on its own thread: four
@@ -119,12 +118,12 @@ fn the_client_greets_names_and_exits() -> TestResult {
 fn clients_are_served_concurrently_despite_the_delay() -> TestResult {
     let delay = Duration::from_millis(400);
     let server = start_tcp(TcpServer::bind("127.0.0.1:0")?.delay(delay))?;
-    let addr = server.0;
+    let addr = server.addr;
     let started = Instant::now();
     let clients: Vec<_> = (0..4)
         .map(|i| {
             thread::spawn(move || -> io::Result<()> {
-                let (mut client, _) = TcpClient::connect(addr, TIMEOUT)?;
+                let mut client = TcpClient::connect(addr, TIMEOUT)?;
                 for round in 0..2 {
                     let name = format!("c{i}r{round}");
                     assert_eq!(
@@ -149,7 +148,7 @@ fn clients_are_served_concurrently_despite_the_delay() -> TestResult {
         elapsed < delay * 6,
         "{elapsed:?}: clients were not served concurrently"
     );
-    stop(server)
+    server.stop()
 }
 
 /// Every pipelined line waits its own delay, as the original paces each reply.
@@ -157,7 +156,7 @@ fn clients_are_served_concurrently_despite_the_delay() -> TestResult {
 fn the_delay_paces_each_reply() -> TestResult {
     let delay = Duration::from_millis(150);
     let server = start_tcp(TcpServer::bind("127.0.0.1:0")?.delay(delay))?;
-    let mut stream = connect_welcomed(server.0)?;
+    let mut stream = connect_welcomed(server.addr)?;
     let started = Instant::now();
     stream.write_all(b"a\nb\nc\n")?;
     assert_eq!(
@@ -165,21 +164,21 @@ fn the_delay_paces_each_reply() -> TestResult {
         b"Hello, a!\nHello, b!\nHello, c!\n"
     );
     assert!(started.elapsed() >= delay * 3, "{:?}", started.elapsed());
-    stop(server)
+    server.stop()
 }
 
 /// The server logs the original's two lines per connection, naming the client's own address.
 #[test]
 fn each_connection_is_logged_like_the_original() -> TestResult {
-    let (log, lines) = capture_log();
-    let server = start_tcp(TcpServer::bind("127.0.0.1:0")?.log(log))?;
-    let mut stream = connect_welcomed(server.0)?;
+    let captured = CapturedLog::new();
+    let server = start_tcp(TcpServer::bind("127.0.0.1:0")?.log(captured.log()))?;
+    let mut stream = connect_welcomed(server.addr)?;
     let port = stream.local_addr()?.port();
     stream.write_all(b"exit")?;
     assert_eq!(read_to_close(&mut stream)?, b"");
-    stop(server)?;
+    server.stop()?;
     assert_eq!(
-        lines()?,
+        captured.text()?,
         format!(
             "Accept new connection from 127.0.0.1:{port}...\nConnection from 127.0.0.1:{port} closed.\n"
         )
@@ -195,12 +194,11 @@ fn ipv6_clients_are_greeted() -> TestResult {
         return Ok(());
     }
     let server = start_tcp(TcpServer::bind("[::1]:0")?)?;
-    assert!(server.0.is_ipv6());
-    let (mut client, welcome) = TcpClient::connect(server.0, TIMEOUT)?;
-    assert_eq!(welcome, b"Welcome!");
+    assert!(server.addr.is_ipv6());
+    let mut client = TcpClient::connect(server.addr, TIMEOUT)?;
     assert_eq!(client.greet(b"Ada")?, b"Hello, Ada!");
     client.exit()?;
-    stop(server)
+    server.stop()
 }
 
 /// A fake server that sends `script` pieces with pauses between them, then closes; returns its
@@ -227,8 +225,7 @@ fn scripted_server(script: &'static [&'static [u8]]) -> io::Result<std::net::Soc
 #[test]
 fn the_client_reassembles_replies_sent_in_pieces() -> TestResult {
     let addr = scripted_server(&[b"Wel", b"come!", b"Hel", b"lo, A", b"da!"])?;
-    let (mut client, welcome) = TcpClient::connect(addr, TIMEOUT)?;
-    assert_eq!(welcome, b"Welcome!");
+    let mut client = TcpClient::connect(addr, TIMEOUT)?;
     assert_eq!(client.greet(b"Ada")?, b"Hello, Ada!");
     Ok(())
 }
@@ -237,7 +234,7 @@ fn the_client_reassembles_replies_sent_in_pieces() -> TestResult {
 #[test]
 fn the_client_rejects_a_wrong_reply() -> TestResult {
     let addr = scripted_server(&[b"Welcome!", b"Hello, Bob!"])?;
-    let (mut client, _) = TcpClient::connect(addr, TIMEOUT)?;
+    let mut client = TcpClient::connect(addr, TIMEOUT)?;
     let err = client.greet(b"Ada").unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     assert_eq!(
@@ -251,7 +248,7 @@ fn the_client_rejects_a_wrong_reply() -> TestResult {
 #[test]
 fn the_client_reports_a_hang_up_mid_reply() -> TestResult {
     let addr = scripted_server(&[b"Welcome!", b"Hello, A"])?;
-    let (mut client, _) = TcpClient::connect(addr, TIMEOUT)?;
+    let mut client = TcpClient::connect(addr, TIMEOUT)?;
     let err = client.greet(b"Ada").unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
     assert_eq!(err.to_string(), r#"closed the connection after "Hello, A""#);
@@ -274,7 +271,7 @@ fn the_client_times_out_on_a_silent_server() -> TestResult {
 #[test]
 fn the_client_refuses_names_it_cannot_send() -> TestResult {
     let server = start_tcp_server()?;
-    let (mut client, _) = TcpClient::connect(server.0, TIMEOUT)?;
+    let mut client = TcpClient::connect(server.addr, TIMEOUT)?;
     for bad in [&b""[..], b"exit", b"two\nlines"] {
         assert_eq!(
             client.greet(bad).unwrap_err().kind(),
@@ -282,14 +279,14 @@ fn the_client_refuses_names_it_cannot_send() -> TestResult {
         );
     }
     assert_eq!(client.greet(b"still here")?, b"Hello, still here!");
-    stop(server)
+    server.stop()
 }
 
 /// `stop` ends `run` even when no client ever connected.
 #[test]
 fn stop_ends_an_idle_server() -> TestResult {
     let server = start_tcp_server()?;
-    stop(server)
+    server.stop()
 }
 
 /// A reply that came in pieces does not shorten the next one's timeout: with a 2 s timeout, a
@@ -313,8 +310,7 @@ fn each_reply_gets_the_whole_timeout() -> TestResult {
         let _ = stream.read(&mut [0; 64]);
         Ok(())
     });
-    let (mut client, welcome) = TcpClient::connect(addr, Duration::from_secs(2))?;
-    assert_eq!(welcome, b"Welcome!");
+    let mut client = TcpClient::connect(addr, Duration::from_secs(2))?;
     assert_eq!(client.greet(b"Ada")?, b"Hello, Ada!");
     client.exit()?;
     fake.join().expect("fake server should not panic")?;
@@ -326,7 +322,7 @@ fn each_reply_gets_the_whole_timeout() -> TestResult {
 #[test]
 fn the_client_refuses_a_name_longer_than_one_read() -> TestResult {
     let server = start_tcp_server()?;
-    let (mut client, _) = TcpClient::connect(server.0, TIMEOUT)?;
+    let mut client = TcpClient::connect(server.addr, TIMEOUT)?;
     assert_eq!(client.greet(&[b'a'; 8192])?.len(), 8192 + 8);
     let err = client.greet(&[b'b'; 10_000]).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
@@ -336,15 +332,15 @@ fn the_client_refuses_a_name_longer_than_one_read() -> TestResult {
         "{msg}"
     );
     assert_eq!(client.greet(b"still here")?, b"Hello, still here!");
-    stop(server)
+    server.stop()
 }
 
 /// A timeout too large for the clock (about 300 billion years) means no deadline, not a panic.
 #[test]
 fn a_huge_timeout_is_no_deadline() -> TestResult {
     let server = start_tcp_server()?;
-    let (mut client, _) = TcpClient::connect(server.0, Duration::from_secs(u64::MAX / 2))?;
+    let mut client = TcpClient::connect(server.addr, Duration::from_secs(u64::MAX / 2))?;
     assert_eq!(client.greet(b"Ada")?, b"Hello, Ada!");
     client.exit()?;
-    stop(server)
+    server.stop()
 }

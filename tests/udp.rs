@@ -8,7 +8,10 @@ use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use common::*;
-use greeting::udp::MAX_DATAGRAM;
+
+/// The largest UDP payload over IPv4: the largest request whose reply (8 bytes longer) is sent
+/// is 8 bytes shorter.
+const MAX_DATAGRAM: usize = 65_507;
 use greeting::{UdpClient, UdpServer};
 
 /// Sends `payload` to `server` from `socket` and returns the reply's bytes.
@@ -28,11 +31,11 @@ fn each_datagram_is_greeted() -> TestResult {
     let socket = udp_socket()?;
     for name in ["Michael", "Tracy", "Sarah"] {
         assert_eq!(
-            ask(&socket, server.0, name.as_bytes())?,
+            ask(&socket, server.addr, name.as_bytes())?,
             format!("Hello, {name}!").as_bytes()
         );
     }
-    stop(server)
+    server.stop()
 }
 
 /// Bytes are bytes: invalid UTF-8 and newlines come back as they went.
@@ -41,10 +44,10 @@ fn datagrams_are_echoed_byte_for_byte() -> TestResult {
     let server = start_udp_server()?;
     let socket = udp_socket()?;
     assert_eq!(
-        ask(&socket, server.0, b"\xff\n\x00")?,
+        ask(&socket, server.addr, b"\xff\n\x00")?,
         b"Hello, \xff\n\x00!"
     );
-    stop(server)
+    server.stop()
 }
 
 /// A zero-length datagram is answered with `Hello, !`.
@@ -52,8 +55,8 @@ fn datagrams_are_echoed_byte_for_byte() -> TestResult {
 fn an_empty_datagram_is_answered() -> TestResult {
     let server = start_udp_server()?;
     let socket = udp_socket()?;
-    assert_eq!(ask(&socket, server.0, b"")?, b"Hello, !");
-    stop(server)
+    assert_eq!(ask(&socket, server.addr, b"")?, b"Hello, !");
+    server.stop()
 }
 
 /// The largest datagram whose reply still fits is answered in full; a reply that would not fit
@@ -63,11 +66,11 @@ fn oversize_replies_are_dropped_not_truncated() -> TestResult {
     if !udp_carries(MAX_DATAGRAM)? {
         return Ok(());
     }
-    let (reports, reported) = capture_log();
-    let server = start_udp(UdpServer::bind("127.0.0.1:0")?.reports(reports))?;
+    let reports = CapturedLog::new();
+    let server = start_udp(UdpServer::bind("127.0.0.1:0")?.reports(reports.log()))?;
     let socket = udp_socket()?;
     let fits = vec![b'a'; MAX_DATAGRAM - 8];
-    let reply = ask(&socket, server.0, &fits)?;
+    let reply = ask(&socket, server.addr, &fits)?;
     assert_eq!(reply.len(), MAX_DATAGRAM);
     assert_eq!(
         (&reply[..7], &reply[reply.len() - 1..]),
@@ -75,12 +78,12 @@ fn oversize_replies_are_dropped_not_truncated() -> TestResult {
     );
 
     let too_big = vec![b'b'; MAX_DATAGRAM];
-    socket.send_to(&too_big, server.0)?;
+    socket.send_to(&too_big, server.addr)?;
     // The next reply must be the one to the small datagram: the big one got none.
-    assert_eq!(ask(&socket, server.0, b"after")?, b"Hello, after!");
-    stop(server)?;
+    assert_eq!(ask(&socket, server.addr, b"after")?, b"Hello, after!");
+    server.stop()?;
     let client = socket.local_addr()?;
-    let report = reported()?;
+    let report = reports.text()?;
     assert!(
         report.starts_with(&format!("{client}: dropped a reply of 65515 bytes: ")),
         "{report}"
@@ -91,15 +94,15 @@ fn oversize_replies_are_dropped_not_truncated() -> TestResult {
 /// The server logs the original's line for each datagram, naming the sender.
 #[test]
 fn each_datagram_is_logged_like_the_original() -> TestResult {
-    let (log, lines) = capture_log();
-    let server = start_udp(UdpServer::bind("127.0.0.1:0")?.log(log))?;
+    let captured = CapturedLog::new();
+    let server = start_udp(UdpServer::bind("127.0.0.1:0")?.log(captured.log()))?;
     let socket = udp_socket()?;
-    ask(&socket, server.0, b"Michael")?;
-    ask(&socket, server.0, b"Tracy")?;
-    stop(server)?;
+    ask(&socket, server.addr, b"Michael")?;
+    ask(&socket, server.addr, b"Tracy")?;
+    server.stop()?;
     let port = socket.local_addr()?.port();
     assert_eq!(
-        lines()?,
+        captured.text()?,
         format!("Received from 127.0.0.1:{port}.\nReceived from 127.0.0.1:{port}.\n")
     );
     Ok(())
@@ -109,11 +112,11 @@ fn each_datagram_is_logged_like_the_original() -> TestResult {
 #[test]
 fn the_client_gets_each_reply() -> TestResult {
     let server = start_udp_server()?;
-    let mut client = UdpClient::connect(server.0, TIMEOUT, 0)?;
-    assert_eq!(client.request(b"Michael")?, b"Hello, Michael!");
-    assert_eq!(client.request("Zoë".as_bytes())?, "Hello, Zoë!".as_bytes());
-    assert_eq!(client.request(b"")?, b"Hello, !");
-    stop(server)
+    let mut client = UdpClient::connect(server.addr, TIMEOUT)?.retries(0);
+    assert_eq!(client.greet(b"Michael")?, b"Hello, Michael!");
+    assert_eq!(client.greet("Zoë".as_bytes())?, "Hello, Zoë!".as_bytes());
+    assert_eq!(client.greet(b"")?, b"Hello, !");
+    server.stop()
 }
 
 /// With nobody answering, the client gives up after 1 + retries tries, each one timeout long.
@@ -122,9 +125,9 @@ fn the_client_gives_up_after_its_retries() -> TestResult {
     let silent = udp_socket()?;
     let addr = silent.local_addr()?;
     let timeout = Duration::from_millis(100);
-    let mut client = UdpClient::connect(addr, timeout, 2)?;
+    let mut client = UdpClient::connect(addr, timeout)?.retries(2);
     let started = Instant::now();
-    let err = client.request(b"Ada").unwrap_err();
+    let err = client.greet(b"Ada").unwrap_err();
     let elapsed = started.elapsed();
     assert_eq!(err.kind(), io::ErrorKind::TimedOut);
     assert_eq!(
@@ -146,7 +149,7 @@ fn the_client_gives_up_after_its_retries() -> TestResult {
 #[test]
 fn the_client_ignores_replies_for_other_names() -> TestResult {
     let fake = udp_socket()?;
-    let mut client = UdpClient::connect(fake.local_addr()?, TIMEOUT, 0)?;
+    let mut client = UdpClient::connect(fake.local_addr()?, TIMEOUT)?.retries(0);
     let answering = std::thread::spawn(move || -> io::Result<()> {
         let mut buf = [0; 64];
         let (_, peer) = fake.recv_from(&mut buf)?;
@@ -155,7 +158,7 @@ fn the_client_ignores_replies_for_other_names() -> TestResult {
         fake.send_to(b"Hello, Tracy!", peer)?;
         Ok(())
     });
-    assert_eq!(client.request(b"Tracy")?, b"Hello, Tracy!");
+    assert_eq!(client.greet(b"Tracy")?, b"Hello, Tracy!");
     answering.join().expect("fake server should not panic")?;
     Ok(())
 }
@@ -170,9 +173,9 @@ fn the_server_ignores_privileged_source_ports() -> TestResult {
         return Ok(());
     };
     low.set_read_timeout(Some(Duration::from_millis(300)))?;
-    let (reports, reported) = capture_log();
-    let server = start_udp(UdpServer::bind("127.0.0.1:0")?.reports(reports))?;
-    low.send_to(b"forged", server.0)?;
+    let reports = CapturedLog::new();
+    let server = start_udp(UdpServer::bind("127.0.0.1:0")?.reports(reports.log()))?;
+    low.send_to(b"forged", server.addr)?;
     let mut buf = [0; 64];
     let answer = low.recv_from(&mut buf);
     assert!(
@@ -180,10 +183,10 @@ fn the_server_ignores_privileged_source_ports() -> TestResult {
         "a privileged port was answered: {answer:?}"
     );
     // A normal client is still served.
-    assert_eq!(ask(&udp_socket()?, server.0, b"x")?, b"Hello, x!");
-    stop(server)?;
+    assert_eq!(ask(&udp_socket()?, server.addr, b"x")?, b"Hello, x!");
+    server.stop()?;
     assert_eq!(
-        reported()?,
+        reports.text()?,
         format!(
             "{}: dropped a datagram from a port below 1024\n",
             low.local_addr()?
@@ -200,9 +203,9 @@ fn ipv6_datagrams_are_greeted() -> TestResult {
         return Ok(());
     }
     let server = start_udp(UdpServer::bind("[::1]:0")?)?;
-    let mut client = UdpClient::connect(server.0, TIMEOUT, 0)?;
-    assert_eq!(client.request(b"Sarah")?, b"Hello, Sarah!");
-    stop(server)
+    let mut client = UdpClient::connect(server.addr, TIMEOUT)?.retries(0);
+    assert_eq!(client.greet(b"Sarah")?, b"Hello, Sarah!");
+    server.stop()
 }
 
 /// A server that starts after the client's first tries is still reached: each try waits its
@@ -210,13 +213,14 @@ fn ipv6_datagrams_are_greeted() -> TestResult {
 #[test]
 fn retries_bridge_a_server_that_starts_late() -> TestResult {
     let port = UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut client = UdpClient::connect(("127.0.0.1", port), Duration::from_millis(200), 20)?;
-    let asking = std::thread::spawn(move || client.request(b"Ada"));
+    let mut client =
+        UdpClient::connect(("127.0.0.1", port), Duration::from_millis(200))?.retries(20);
+    let asking = std::thread::spawn(move || client.greet(b"Ada"));
     std::thread::sleep(Duration::from_millis(700));
     let server = start_udp(UdpServer::bind(("127.0.0.1", port))?)?;
     let reply = asking.join().expect("client thread should not panic")?;
     assert_eq!(reply, b"Hello, Ada!");
-    stop(server)
+    server.stop()
 }
 
 /// Against a server that answers with something else (the original cuts a request at 1,024
@@ -238,8 +242,8 @@ fn the_client_says_what_came_instead() -> TestResult {
         }
         Ok(())
     });
-    let mut client = UdpClient::connect(addr, Duration::from_millis(300), 1)?;
-    let err = client.request(&[b'a'; 1500]).unwrap_err();
+    let mut client = UdpClient::connect(addr, Duration::from_millis(300))?.retries(1);
+    let err = client.greet(&[b'a'; 1500]).unwrap_err();
     truncating.join().expect("fake server should not panic")?;
     assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     let a60 = "a".repeat(53);
@@ -257,10 +261,10 @@ fn the_client_says_what_came_instead() -> TestResult {
 #[test]
 fn the_client_refuses_names_the_server_never_answers() -> TestResult {
     let silent = udp_socket()?;
-    let mut client = UdpClient::connect(silent.local_addr()?, TIMEOUT, 3)?;
+    let mut client = UdpClient::connect(silent.local_addr()?, TIMEOUT)?.retries(3);
     let started = Instant::now();
     for name in [&b"Hello, Ada!"[..], &[b'x'; 65_500]] {
-        let err = client.request(name).unwrap_err();
+        let err = client.greet(name).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
         assert!(err.to_string().len() < 200, "{err}");
     }
@@ -288,10 +292,10 @@ fn a_reply_from_another_address_of_the_server_is_taken() -> TestResult {
         other_address.send_to(b"Hello, Bob!", peer)?;
         Ok(())
     });
-    let mut client = UdpClient::connect(addr, Duration::from_millis(300), 0)?;
-    let err = client.request(b"Ada").unwrap_err();
+    let mut client = UdpClient::connect(addr, Duration::from_millis(300))?.retries(0);
+    let err = client.greet(b"Ada").unwrap_err();
     assert_eq!(err.to_string(), format!("no reply from {addr} after 1 try"));
-    assert_eq!(client.request(b"Bob")?, b"Hello, Bob!");
+    assert_eq!(client.greet(b"Bob")?, b"Hello, Bob!");
     answering.join().expect("fake server should not panic")?;
     Ok(())
 }
@@ -300,7 +304,7 @@ fn a_reply_from_another_address_of_the_server_is_taken() -> TestResult {
 #[test]
 fn a_huge_timeout_is_no_deadline() -> TestResult {
     let server = start_udp_server()?;
-    let mut client = UdpClient::connect(server.0, Duration::from_secs(u64::MAX / 2), 0)?;
-    assert_eq!(client.request(b"Ada")?, b"Hello, Ada!");
-    stop(server)
+    let mut client = UdpClient::connect(server.addr, Duration::from_secs(u64::MAX / 2))?.retries(0);
+    assert_eq!(client.greet(b"Ada")?, b"Hello, Ada!");
+    server.stop()
 }

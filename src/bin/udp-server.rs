@@ -1,22 +1,24 @@
 //! The UDP greeting server: answers each datagram with `Hello, DATAGRAM!`, printing the original's
 //! console lines.
 
+mod common;
+
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use greeting::log::report;
-use greeting::{Log, UdpServer, cli};
+use common::{HOST, UDP_PORT};
+use greeting::{Log, UdpServer};
 
 /// Serves the greeting protocol over UDP, like the tutorial's SocketUdpServer.py.
 #[derive(Parser)]
 #[command(name = "udp-server", version)]
 struct Args {
     /// Address to listen on: IPv4, IPv6 (::1) or a host name
-    #[arg(long, default_value = "127.0.0.1", value_parser = cli::parse_host)]
+    #[arg(long, default_value = HOST, value_parser = common::parse_host)]
     host: String,
     /// Port to listen on; 0 takes any free port
-    #[arg(short, long, default_value_t = 8888)]
+    #[arg(short, long, default_value_t = UDP_PORT)]
     port: u16,
     /// Leave out the per-datagram lines
     #[arg(short, long)]
@@ -24,17 +26,17 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    cli::exit_code("udp-server", run(Args::parse()))
+    common::exit_code("udp-server", run(Args::parse()))
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    let addr = cli::host_port(&args.host, args.port);
+    let addr = common::host_port(&args.host, args.port);
     let server = UdpServer::bind((args.host.as_str(), args.port))
         .with_context(|| format!("failed to bind {addr}"))?;
     let bound = server
         .local_addr()
         .context("failed to read the bound address")?;
-    report(format_args!("listening on {bound}"));
+    Log::stderr().line(format_args!("listening on {bound}"));
     let log = Log::stdout();
     log.line(format_args!("Bind UDP on {}...", bound.port()));
     let server = server.log(if args.quiet { Log::quiet() } else { log });

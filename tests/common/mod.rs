@@ -18,38 +18,55 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 
 pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-pub type Running = (SocketAddr, StopHandle, JoinHandle<io::Result<()>>);
+/// A server of the library running on a thread of its own; stopped (and its thread joined)
+/// by [`Served::stop`], or when dropped, so a failing test leaves no server behind.
+pub struct Served {
+    pub addr: SocketAddr,
+    stop: StopHandle,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl Served {
+    /// Stops the server and checks that `run` returned cleanly.
+    pub fn stop(mut self) -> TestResult {
+        self.stop.stop();
+        let thread = self.thread.take().expect("a server is stopped once");
+        thread.join().expect("server thread should not panic")?;
+        Ok(())
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.stop.stop();
+            let _ = thread.join();
+        }
+    }
+}
 
 /// Starts `server` (already bound and configured) on a thread of its own.
-pub fn start_tcp(server: TcpServer) -> io::Result<Running> {
-    let addr = server.local_addr()?;
-    let stop = server.stop_handle();
-    Ok((addr, stop, thread::spawn(move || server.run())))
+pub fn start_tcp(server: TcpServer) -> io::Result<Served> {
+    let (addr, stop) = (server.local_addr()?, server.stop_handle());
+    let thread = Some(thread::spawn(move || server.run()));
+    Ok(Served { addr, stop, thread })
 }
 
 /// Starts a default TCP server on 127.0.0.1:0.
-pub fn start_tcp_server() -> io::Result<Running> {
+pub fn start_tcp_server() -> io::Result<Served> {
     start_tcp(TcpServer::bind("127.0.0.1:0")?)
 }
 
 /// Starts `server` (already bound and configured) on a thread of its own.
-pub fn start_udp(server: UdpServer) -> io::Result<Running> {
-    let addr = server.local_addr()?;
-    let stop = server.stop_handle();
-    Ok((addr, stop, thread::spawn(move || server.run())))
+pub fn start_udp(server: UdpServer) -> io::Result<Served> {
+    let (addr, stop) = (server.local_addr()?, server.stop_handle());
+    let thread = Some(thread::spawn(move || server.run()));
+    Ok(Served { addr, stop, thread })
 }
 
 /// Starts a default UDP server on 127.0.0.1:0.
-pub fn start_udp_server() -> io::Result<Running> {
+pub fn start_udp_server() -> io::Result<Served> {
     start_udp(UdpServer::bind("127.0.0.1:0")?)
-}
-
-/// Stops a server started by this module and checks that `run` returned cleanly.
-pub fn stop(running: Running) -> TestResult {
-    let (_, stop, handle) = running;
-    stop.stop();
-    handle.join().expect("server thread should not panic")?;
-    Ok(())
 }
 
 /// Connects a raw TCP client with read and write timeouts.
@@ -340,9 +357,9 @@ pub fn port_in(line: &str, prefix: &str, ip: &str, suffix: &str) -> Option<u16> 
 
 /// A writer that keeps what it is given.
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+struct Kept(Arc<Mutex<Vec<u8>>>);
 
-impl Write for Captured {
+impl Write for Kept {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.0
             .lock()
@@ -355,13 +372,29 @@ impl Write for Captured {
     }
 }
 
-/// A log that keeps its lines, and a function that returns what it has written so far (call it
-/// after the server has stopped, which flushes the log).
-pub fn capture_log() -> (Log, impl Fn() -> Result<String, std::string::FromUtf8Error>) {
-    let captured = Captured::default();
-    let log = Log::to_writer(captured.clone());
-    let lines = move || String::from_utf8(captured.0.lock().expect("log capture lock").clone());
-    (log, lines)
+/// A log that keeps its lines, for a server's `log` or `reports`.
+pub struct CapturedLog {
+    kept: Kept,
+    log: Log,
+}
+
+impl CapturedLog {
+    pub fn new() -> Self {
+        let kept = Kept::default();
+        let log = Log::to_writer(kept.clone());
+        CapturedLog { kept, log }
+    }
+
+    /// A handle to give to the server.
+    pub fn log(&self) -> Log {
+        self.log.clone()
+    }
+
+    /// What has been written so far: call it after the server has stopped, which flushes.
+    pub fn text(&self) -> Result<String, std::string::FromUtf8Error> {
+        self.log.flush();
+        String::from_utf8(self.kept.0.lock().expect("log capture lock").clone())
+    }
 }
 
 /// Says on the test run's own stderr, past libtest's capture of `eprintln!`, that a test skipped
@@ -509,7 +542,7 @@ impl FaultyProxy {
                 if let Ok((n, from)) = front.recv_from(&mut buf) {
                     client = Some(from);
                     let datagram = buf[..n].to_vec();
-                    forger.send_to(&greeting::protocol::greeting(&datagram), from)?;
+                    forger.send_to(&[&b"Hello, "[..], &datagram, b"!"].concat(), from)?;
                     faults.forged += 1;
                     relay(
                         &mut rng,

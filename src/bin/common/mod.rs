@@ -1,12 +1,81 @@
-//! What the four binaries share beyond clap: naming an address as the user typed it, reading
-//! names from standard input, and printing reply lines to a stdout that may have gone away.
+//! What the four binaries share, and only they need: the tutorial's defaults, durations and
+//! hosts as typed on a command line, names from stdin, printing to a stdout that may have gone
+//! away, and one line and an exit code for every failure. Each binary includes this module with
+//! `mod common;` (a folder without `main.rs` is not a binary of its own) and uses its part.
+
+#![allow(dead_code)]
+
+#[path = "../../duration.rs"]
+mod duration;
 
 use std::ffi::OsString;
-use std::fmt::Display;
+use std::fmt::{self, Display};
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
+use std::str::FromStr;
+use std::time::Duration;
 
-use crate::log::{Log, report};
+use greeting::Log;
+
+/// The host the tutorial's programs use.
+pub const HOST: &str = "127.0.0.1";
+
+/// The tutorial's TCP port.
+pub const TCP_PORT: u16 = 9999;
+
+/// The tutorial's UDP port.
+pub const UDP_PORT: u16 = 8888;
+
+/// A duration as typed on a command line (`250ms`, `1s`, `5m`, `1h`, or seconds), shown the same
+/// way in `--help`, so a default can come straight from the library's constant.
+#[derive(Debug, Clone, Copy)]
+pub struct Dur(pub Duration);
+
+impl FromStr for Dur {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        duration::parse_duration(text).map(Dur)
+    }
+}
+
+impl Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        duration::Human(self.0).fmt(f)
+    }
+}
+
+/// A [`Dur`] that must be longer than zero: a timeout must allow some time.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeout(pub Duration);
+
+impl FromStr for Timeout {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        duration::parse_timeout(text).map(Timeout)
+    }
+}
+
+impl Display for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        duration::Human(self.0).fmt(f)
+    }
+}
+
+/// Turns what a binary's `run` returned into its exit code: 0, or 1 after one line on stderr,
+/// `PROGRAM: what failed: why` (the error shown with `{:#}`, so an `anyhow` chain stays on one
+/// line and no backtrace is printed, whatever `RUST_BACKTRACE` says).
+pub fn exit_code(program: &str, result: Result<(), impl Display>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let stderr = Log::stderr();
+            stderr.line(format_args!("{program}: {err:#}"));
+            // The process ends next: the line must be out first.
+            stderr.flush();
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// Checks each name given as an argument with `check`, and ends the program with clap's usage
 /// error (exit 2) for the first it refuses, as for any other bad argument.
@@ -19,21 +88,6 @@ pub fn check_names<A: clap::CommandFactory>(
             A::command()
                 .error(clap::error::ErrorKind::InvalidValue, msg)
                 .exit();
-        }
-    }
-}
-
-/// Turns what a binary's `run` returned into its exit code: 0, or 1 after one line on stderr,
-/// `PROGRAM: what failed: why` (the error shown with `{:#}`, so an `anyhow` chain stays on one
-/// line and no backtrace is printed, whatever `RUST_BACKTRACE` says).
-pub fn exit_code(program: &str, result: Result<(), impl Display>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            report(format_args!("{program}: {err:#}"));
-            // The process ends next: the line must be out first.
-            Log::stderr().flush();
-            ExitCode::FAILURE
         }
     }
 }

@@ -1,8 +1,9 @@
-//! Turning what the user typed (`localhost`, `::1`, `example.org`) into the addresses to try, in
-//! the order that makes two of our programs meet whatever the system's resolver prefers.
+//! Addresses: turning what the user typed (`localhost`, `::1`, `example.org`) into the addresses
+//! to try, in the order that makes two of our programs meet whatever the system's resolver
+//! prefers; and a local socket from which to reach a peer.
 
 use std::io::{self, ErrorKind};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 
 /// Resolves `addr` and puts IPv4 addresses first, keeping the resolver's order otherwise.
 ///
@@ -41,6 +42,15 @@ pub(crate) fn first_that_works<T>(
         }
     }
     Err(last_err.expect("resolve returns at least one address"))
+}
+
+/// Binds a UDP socket on any local address and port of the same family as `peer`, to send to it.
+pub(crate) fn ephemeral_socket_for(peer: SocketAddr) -> io::Result<UdpSocket> {
+    let any = match peer {
+        SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+        SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+    };
+    UdpSocket::bind(any)
 }
 
 fn ipv4_first(addrs: &mut [SocketAddr]) {
