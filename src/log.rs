@@ -71,6 +71,10 @@ struct Shared {
 }
 
 struct State {
+    /// The stream, until the first line starts the writer thread with it: a log that is made
+    /// but not yet written to costs no thread (a server's descriptor table grows fastest while
+    /// the process has a single thread).
+    unstarted: Option<Box<dyn Write + Send>>,
     pending: Vec<u8>,
     /// Lines dropped since the writer last took the buffer, because it was full.
     dropped: u64,
@@ -107,6 +111,7 @@ impl Log {
     fn new(sink: Box<dyn Write + Send>, notice: Notice) -> Self {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
+                unstarted: Some(sink),
                 pending: Vec::new(),
                 dropped: 0,
                 writing: false,
@@ -116,16 +121,6 @@ impl Log {
             idle: Condvar::new(),
             notice,
         });
-        let writer = Arc::clone(&shared);
-        let spawned = thread::Builder::new()
-            .name("log-writer".into())
-            .stack_size(64 * 1024)
-            .spawn(move || writer.run_writer(sink));
-        if let Err(err) = spawned {
-            // Without a writer nothing would ever leave the buffer; say so where we still can.
-            let _ = writeln!(io::stderr(), "cannot start a log writer: {err}");
-            return Log::quiet();
-        }
         Log {
             inner: Some(Arc::new(Handle { shared })),
         }
@@ -147,7 +142,17 @@ impl Log {
         let was_empty = state.pending.is_empty();
         // Writing into a Vec cannot fail.
         let _ = writeln!(state.pending, "{line}");
-        if was_empty && !state.writing {
+        if let Some(sink) = state.unstarted.take() {
+            let writer = Arc::clone(shared);
+            let spawned = thread::Builder::new()
+                .name("log-writer".into())
+                .stack_size(64 * 1024)
+                .spawn(move || writer.run_writer(sink));
+            if let Err(err) = spawned {
+                // Without a writer nothing leaves the buffer; say so where we still can.
+                let _ = writeln!(io::stderr(), "cannot start a log writer: {err}");
+            }
+        } else if was_empty && !state.writing {
             shared.wake.notify_one();
         }
     }

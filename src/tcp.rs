@@ -82,6 +82,8 @@ pub struct TcpServer {
     max_connections: usize,
     log: Log,
     reports: Log,
+    /// Whether the descriptor table has room for the connection limit already.
+    reserved: bool,
 }
 
 impl TcpServer {
@@ -111,6 +113,7 @@ impl TcpServer {
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
             log: Log::quiet(),
             reports: Log::stderr(),
+            reserved: false,
         })
     }
 
@@ -163,16 +166,40 @@ impl TcpServer {
         self.stop.clone()
     }
 
+    /// Makes room in the process's descriptor table for as many connections as may be live, now
+    /// (on Linux; elsewhere it does nothing).
+    ///
+    /// Linux grows a descriptor table by doubling, and once threads share the table each growth
+    /// waits for an RCU grace period, milliseconds in which nothing is accepted: long enough for
+    /// a burst of connects to overflow the listen queue (128 deep in std), where connections can
+    /// hang unanswered. Growing it once, while the process has one thread, takes that stall out
+    /// of serving. [`run`](TcpServer::run) does it first thing if it has not been done; call it
+    /// before anything starts a thread (the first line to a [`Log`] starts one), and before
+    /// telling clients the server is there, as the `tcp-server` binary does.
+    pub fn reserve_descriptors(&mut self) {
+        #[cfg(target_os = "linux")]
+        reserve_descriptors(&self.listener, self.connections_allowed().0);
+        self.reserved = true;
+    }
+
     /// Accepts connections until stopped, each served on a thread of its own: the original's
     /// `while True: accept()` loop.
     ///
     /// It does not join the connection threads: each one ends when its client sends the exit
     /// word, hangs up or goes idle, also after `run` has returned. Failures of one connection, of
     /// `accept` or of a thread spawn are reported and never end the loop.
-    pub fn run(self) -> io::Result<()> {
-        let max_connections = self.connections_allowed();
-        #[cfg(target_os = "linux")]
-        reserve_descriptors(&self.listener, max_connections);
+    pub fn run(mut self) -> io::Result<()> {
+        if !self.reserved {
+            self.reserve_descriptors();
+        }
+        let (max_connections, limit) = self.connections_allowed();
+        if let Some(limit) = limit {
+            self.reports.line(format_args!(
+                "the open-file limit ({limit}) allows {max_connections} live connections, not \
+                 {}; raise it with ulimit -n for more",
+                self.max_connections
+            ));
+        }
         let live = Arc::new(AtomicUsize::new(0));
         // Spawning a thread costs far more than accepting. Handing the spawn to a helper keeps
         // the accept loop fast enough to drain the kernel's queue (128 deep in std) during a
@@ -241,31 +268,19 @@ impl TcpServer {
         Ok(())
     }
 
-    /// Returns how many connections may be live at once: the configured limit, lowered (and
-    /// said so) where the open-file limit would not leave a descriptor for each.
-    fn connections_allowed(&self) -> usize {
+    /// Returns how many connections may be live at once: the configured limit, or less where
+    /// the open-file limit would not leave a descriptor for each; then also that limit.
+    fn connections_allowed(&self) -> (usize, Option<usize>) {
         let limit = fdlimit::open_file_limit();
         let allowed = fdlimit::connections_allowed(self.max_connections, limit);
-        if let (Some(limit), true) = (limit, allowed < self.max_connections) {
-            self.reports.line(format_args!(
-                "the open-file limit ({limit}) allows {allowed} live connections, not {}; \
-                 raise it with ulimit -n for more",
-                self.max_connections
-            ));
-        }
-        allowed
+        (allowed, limit.filter(|_| allowed < self.max_connections))
     }
 }
 
-/// Makes room in the process's descriptor table for `connections` and some headroom, by opening
-/// throwaway descriptors and closing them again, before any thread starts.
-///
-/// Linux grows a descriptor table by doubling, and once other threads share the table each
-/// growth waits for an RCU grace period, milliseconds in which `accept` is stalled: long enough
-/// for a burst of connects to overflow std's fixed 128-deep listen queue, and connections
-/// dropped there by SYN cookies hang for good. The table never shrinks, and this stops at the
-/// first failure (the open-file limit). Other systems grow their tables differently, and there
-/// this would only slow the start down.
+/// Opens throwaway descriptors for `connections` and some headroom and closes them again, so
+/// that the table has room for them ([`TcpServer::reserve_descriptors`] says why). The table
+/// never shrinks, and this stops at the first failure (the open-file limit). Other systems grow
+/// their tables differently, and there this would only slow the start down.
 #[cfg(target_os = "linux")]
 fn reserve_descriptors(listener: &TcpListener, connections: usize) {
     // The listener, stdio, the logs, a stop poke, connections being turned away.
@@ -643,44 +658,50 @@ impl TcpClient {
 mod tests {
     use super::*;
 
-    /// Feeds `bytes` to a fresh framer (in line mode if `lines`) and returns what `replies`
-    /// makes of them: the bytes to send, the reply boundaries, and what comes next.
-    fn answer(bytes: &[u8], lines: bool) -> (Vec<u8>, Vec<usize>, io::Result<Next>) {
+    /// What `replies` made of one read.
+    struct Answered {
+        out: Vec<u8>,
+        ends: Vec<usize>,
+        next: io::Result<Next>,
+    }
+
+    /// Feeds `bytes` to a fresh framer (in line mode if `lines`) as one read.
+    fn answer(bytes: &[u8], lines: bool) -> Answered {
         let mut framer = Framer::new();
         let (mut out, mut ends) = (Vec::new(), Vec::new());
         if lines {
             framer.feed(b"\n");
             framer.next_message().expect("an empty line is a name");
         }
-        let spare = framer.spare();
-        spare[..bytes.len()].copy_from_slice(bytes);
+        framer.spare()[..bytes.len()].copy_from_slice(bytes);
         let next = replies(&mut framer, bytes.len(), &mut out, &mut ends);
-        (out, ends, next)
+        Answered { out, ends, next }
     }
 
     #[test]
     fn a_raw_read_is_one_reply() {
-        let (out, ends, next) = answer(b"Jaber", false);
-        assert_eq!(out, b"Hello, Jaber!");
-        assert_eq!(ends, [13]);
-        assert_eq!(next.unwrap(), Next::Read);
+        let answered = answer(b"Jaber", false);
+        assert_eq!(answered.out, b"Hello, Jaber!");
+        assert_eq!(answered.ends, [13]);
+        assert_eq!(answered.next.unwrap(), Next::Read);
     }
 
     #[test]
     fn pipelined_lines_are_one_write_with_a_boundary_per_reply() {
-        let (out, ends, next) = answer(b"Ada\r\nBob\n", true);
-        assert_eq!(out, b"Hello, Ada!\r\nHello, Bob!\n");
-        assert_eq!(ends, [13, 25]);
-        assert_eq!(next.unwrap(), Next::Read);
+        let answered = answer(b"Ada\r\nBob\n", true);
+        assert_eq!(answered.out, b"Hello, Ada!\r\nHello, Bob!\n");
+        assert_eq!(answered.ends, [13, 25]);
+        assert_eq!(answered.next.unwrap(), Next::Read);
     }
 
     #[test]
     fn the_exit_word_closes_after_the_replies_before_it() {
-        let (out, _, next) = answer(b"Ada\nexit\nnever\n", true);
-        assert_eq!(out, b"Hello, Ada!\n");
-        assert_eq!(next.unwrap(), Next::Close);
-        let (out, _, next) = answer(b"exit", false);
-        assert_eq!((out, next.unwrap()), (Vec::new(), Next::Close));
+        let answered = answer(b"Ada\nexit\nnever\n", true);
+        assert_eq!(answered.out, b"Hello, Ada!\n");
+        assert_eq!(answered.next.unwrap(), Next::Close);
+        let answered = answer(b"exit", false);
+        assert_eq!(answered.out, b"");
+        assert_eq!(answered.next.unwrap(), Next::Close);
     }
 
     #[test]

@@ -34,7 +34,7 @@ impl Drop for TempFile {
 fn server_logging_to(name: &str, file: &TempFile) -> io::Result<ServerProcess> {
     let mut command = command(name);
     command.args(["--port", "0"]);
-    ServerProcess::start_with_stdout(command, Stdio::from(File::create(&file.0)?))
+    ServerProcess::start_with_stdout(command, Stdout::File(File::create(&file.0)?))
 }
 
 /// Kills `server` (SIGKILL on Unix: nothing of the process runs after it) 10 ms from now.

@@ -202,12 +202,17 @@ fn broken_peers_leak_no_threads_or_descriptors() -> TestResult {
     exchange(&mut warm, b"warm", b"Hello, warm!")?;
     warm.write_all(b"exit")?;
     assert!(is_closed(&mut warm)?);
-    let base =
-        || -> io::Result<(u64, usize)> { Ok((proc_status(pid, "Threads")?, fd_count(pid)?)) };
+    let base = || -> io::Result<(u64, usize)> {
+        Ok((proc::status_field(pid, "Threads")?, proc::fd_count(pid)?))
+    };
     // Once the warm-up connection has ended: main (accepting), the spawner, the lingerer and the
     // writers of stdout and stderr.
-    let idle_threads = eventually(TIMEOUT, || Ok(proc_status(pid, "Threads")? == 5))?;
-    assert!(idle_threads, "{} threads", proc_status(pid, "Threads")?);
+    let idle_threads = eventually(TIMEOUT, || Ok(proc::status_field(pid, "Threads")? == 5))?;
+    assert!(
+        idle_threads,
+        "{} threads",
+        proc::status_field(pid, "Threads")?
+    );
     let baseline = base()?;
     for round in 0..20 {
         // Reset: close with the welcome unread, which makes the kernel send RST.
@@ -252,27 +257,36 @@ fn server_with_file_limit(limit: usize) -> io::Result<ServerProcess> {
     Ok(server)
 }
 
-/// Connects `count` clients, keeps them open, and counts how many got `Welcome!` and how many
-/// the busy line; a client that gets neither within [`TIMEOUT`] fails the test.
+/// Clients held open, and how many of them the server welcomed (the rest got the busy line).
 #[cfg(target_os = "linux")]
-fn hold_clients(addr: SocketAddr, count: usize) -> io::Result<(Vec<std::net::TcpStream>, usize)> {
-    let mut held = Vec::new();
-    let mut welcomed = 0;
+struct HeldClients {
+    streams: Vec<std::net::TcpStream>,
+    welcomed: usize,
+}
+
+/// Connects `count` clients and keeps them open; a client that gets neither `Welcome!` nor the
+/// busy line within [`TIMEOUT`] fails the test.
+#[cfg(target_os = "linux")]
+fn hold_clients(addr: SocketAddr, count: usize) -> io::Result<HeldClients> {
+    let mut held = HeldClients {
+        streams: Vec::new(),
+        welcomed: 0,
+    };
     for _ in 0..count {
         let mut stream = connect(addr)?;
         let mut first = [0; 8];
         stream.read_exact(&mut first)?;
         match &first {
-            b"Welcome!" => welcomed += 1,
+            b"Welcome!" => held.welcomed += 1,
             b"busy: to" => {}
             other => panic!(
                 "unexpected first words {:?}",
                 other.escape_ascii().to_string()
             ),
         }
-        held.push(stream);
+        held.streams.push(stream);
     }
-    Ok((held, welcomed))
+    Ok(held)
 }
 
 /// Under the stock soft limit of 1,024 open files, 1,100 clients held open at once all get an
@@ -282,7 +296,7 @@ fn hold_clients(addr: SocketAddr, count: usize) -> io::Result<(Vec<std::net::Tcp
 #[cfg(target_os = "linux")]
 #[test]
 fn under_the_stock_file_limit_every_client_gets_an_answer() -> TestResult {
-    if proc_open_file_limit()? < 1200 {
+    if proc::open_file_limit()? < 1200 {
         skip("this test process may not open the 1,100 connections it needs");
         return Ok(());
     }
@@ -292,8 +306,11 @@ fn under_the_stock_file_limit_every_client_gets_an_answer() -> TestResult {
         "the open-file limit (1024) allows 1008 live connections, not 1024; \
          raise it with ulimit -n for more"
     );
-    let (held, welcomed) = hold_clients(server.addr, 1100)?;
-    assert_eq!((welcomed, held.len() - welcomed), (1008, 92));
+    let held = hold_clients(server.addr, 1100)?;
+    assert_eq!(
+        (held.welcomed, held.streams.len() - held.welcomed),
+        (1008, 92)
+    );
     Ok(())
 }
 
@@ -309,15 +326,15 @@ fn the_server_recovers_after_running_out_of_descriptors() -> TestResult {
         limit_line.starts_with("the open-file limit (32) allows 16 live connections"),
         "{limit_line}"
     );
-    let (held, welcomed) = hold_clients(server.addr, 40)?;
-    assert_eq!(welcomed, 16);
+    let held = hold_clients(server.addr, 40)?;
+    assert_eq!(held.welcomed, 16);
     let line = server.stderr_line()?;
     assert!(line.contains(": turned away, "), "{line}");
     // Half a second out of descriptors: a busy loop would burn most of it on the CPU, and print
     // a line per call.
-    let cpu_before = cpu_ticks(server.pid())?;
+    let cpu_before = proc::cpu_ticks(server.pid())?;
     thread::sleep(Duration::from_millis(500));
-    let cpu = cpu_ticks(server.pid())? - cpu_before;
+    let cpu = proc::cpu_ticks(server.pid())? - cpu_before;
     assert!(
         cpu < 20,
         "the server used {cpu} ticks of CPU while out of descriptors"
@@ -329,18 +346,6 @@ fn the_server_recovers_after_running_out_of_descriptors() -> TestResult {
         "the server did not serve again after descriptors were freed"
     );
     Ok(())
-}
-
-/// The soft limit on open files of this test process, from `/proc/self/limits`.
-#[cfg(target_os = "linux")]
-fn proc_open_file_limit() -> io::Result<usize> {
-    let limits = std::fs::read_to_string("/proc/self/limits")?;
-    let line = limits
-        .lines()
-        .find(|line| line.starts_with("Max open files"))
-        .ok_or_else(|| io::Error::other("no open-file limit in /proc/self/limits"))?;
-    let soft = line["Max open files".len()..].split_whitespace().next();
-    Ok(soft.and_then(|n| n.parse().ok()).unwrap_or(usize::MAX))
 }
 
 /// When no thread can be started (here: a limit of 20 threads for the server's user), the
@@ -396,23 +401,6 @@ fn welcomes_again(addr: SocketAddr) -> io::Result<bool> {
         let mut welcome = [0; 8];
         Ok(stream.read_exact(&mut welcome).is_ok() && &welcome == b"Welcome!")
     })
-}
-
-/// User plus system CPU time of a process, in clock ticks (usually 1/100 s).
-#[cfg(target_os = "linux")]
-fn cpu_ticks(pid: u32) -> io::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
-    Ok(field(11) + field(12))
 }
 
 /// tcp-client failures are one stderr line naming the address, exit 1, in bounded time: a

@@ -41,11 +41,13 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<()> {
     let addr = common::host_port(&args.host, args.port);
-    let server = TcpServer::bind((args.host.as_str(), args.port))
+    let mut server = TcpServer::bind((args.host.as_str(), args.port))
         .with_context(|| format!("failed to bind {addr}"))?
         .delay(args.delay.0)
         .idle_timeout(Some(args.idle_timeout.0).filter(|d| !d.is_zero()))
         .max_connections(args.max_connections);
+    // Before any thread starts and before clients are told the server is there.
+    server.reserve_descriptors();
     let bound = server
         .local_addr()
         .context("failed to read the bound address")?;

@@ -1,7 +1,11 @@
-//! Shared test support: in-process servers on 127.0.0.1:0, raw clients with read timeouts, and
-//! real server binaries whose output lines can be awaited with a deadline.
+//! Shared test support, for the tests and the benchmark alike: in-process servers on
+//! 127.0.0.1:0, raw clients with read timeouts, real server binaries whose output lines can be
+//! awaited with a deadline, and (on Linux) what `/proc` says about a process.
 
-#![allow(dead_code)] // Each test crate uses its own part of this module.
+#![allow(dead_code)] // Each test crate, and the benchmark, uses its own part of this module.
+
+#[cfg(target_os = "linux")]
+pub mod proc;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -244,6 +248,16 @@ pub fn wait_with_deadline(child: &mut Child, limit: Duration) -> io::Result<Opti
     }
 }
 
+/// Where a [`ServerProcess`]'s stdout goes.
+pub enum Stdout {
+    /// To the test, line by line.
+    Lines,
+    /// Into a file.
+    File(std::fs::File),
+    /// Into a pipe that is read and thrown away, as fast as the server writes.
+    Drained,
+}
+
 /// A server binary running in the background, killed when dropped.
 pub struct ServerProcess {
     pub child: Child,
@@ -256,19 +270,28 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `command` and waits for its `listening on ADDR` line.
     pub fn start(command: Command) -> io::Result<Self> {
-        Self::start_with_stdout(command, Stdio::piped())
+        Self::start_with_stdout(command, Stdout::Lines)
     }
 
-    /// Starts `command` with its stdout going to `stdout` (a file, say; then `stdout_line` has
-    /// nothing to give) and waits for its `listening on ADDR` line.
-    pub fn start_with_stdout(mut command: Command, stdout: Stdio) -> io::Result<Self> {
+    /// Starts `command` with its stdout going to `stdout` and waits for its `listening on ADDR`
+    /// line; [`ServerProcess::stdout_line`] has lines to give only for [`Stdout::Lines`].
+    pub fn start_with_stdout(mut command: Command, stdout: Stdout) -> io::Result<Self> {
+        let (stdio, keep_lines) = match stdout {
+            Stdout::Lines => (Stdio::piped(), true),
+            Stdout::Drained => (Stdio::piped(), false),
+            Stdout::File(file) => (Stdio::from(file), false),
+        };
         let mut child = command
             .stdin(Stdio::null())
-            .stdout(stdout)
+            .stdout(stdio)
             .stderr(Stdio::piped())
             .spawn()?;
         let stdout = match child.stdout.take() {
-            Some(pipe) => line_channel(pipe),
+            Some(pipe) if keep_lines => line_channel(pipe),
+            Some(mut pipe) => {
+                thread::spawn(move || io::copy(&mut pipe, &mut io::sink()));
+                mpsc::channel().1
+            }
             None => mpsc::channel().1,
         };
         let stderr = line_channel(child.stderr.take().expect("stderr is piped"));
@@ -425,7 +448,7 @@ pub fn udp_carries(size: usize) -> io::Result<bool> {
 /// elsewhere `None`.
 pub fn peak_memory_kb(pid: u32) -> io::Result<Option<u64>> {
     #[cfg(target_os = "linux")]
-    return proc_status(pid, "VmHWM").map(Some);
+    return proc::status_field(pid, "VmHWM").map(Some);
     #[cfg(not(target_os = "linux"))]
     {
         let _ = pid;
@@ -443,25 +466,6 @@ pub fn assert_memory_grew_less_than(pid: u32, before: Option<u64>, limit_kb: u64
         _ => skip("the memory check: this system has no /proc to read it in"),
     }
     Ok(())
-}
-
-/// Reads a number field (`Threads`, `VmRSS`, `VmHWM`, in kB for sizes) of `/proc/<pid>/status`.
-#[cfg(target_os = "linux")]
-pub fn proc_status(pid: u32, field: &str) -> io::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|line| {
-            let value = line.strip_prefix(field)?.strip_prefix(':')?;
-            value.split_whitespace().next()?.parse().ok()
-        })
-        .ok_or_else(|| io::Error::other(format!("no {field} in /proc/{pid}/status")))
-}
-
-/// Counts the open file descriptors of a process.
-#[cfg(target_os = "linux")]
-pub fn fd_count(pid: u32) -> io::Result<usize> {
-    Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count())
 }
 
 /// Polls `check` every 20 ms until it returns true, for at most `limit`; returns its last answer.

@@ -1,0 +1,184 @@
+//! Load benchmark: the real server binaries against the leanest server of the same design (the
+//! "floor"), under the same load in the same run, reported as ratios to the floor.
+//!
+//! `cargo bench --bench load` runs it all (a few minutes on 2 cores). After `--`: `--quick` runs
+//! one rep per contender with a shorter window, `--reps N` sets the reps, `--only 'TCP ×256'`
+//! runs the cells whose label contains that text, and `--scale N` only the N-connection scale
+//! test. The bench executable is also the floor server: run with
+//! `--floor-server tcp|udp` it serves the protocol with thread per connection, one read and one
+//! `write_all` per message, TCP_NODELAY, no framing state and no logging.
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+mod client;
+mod floor;
+mod measure;
+mod scale;
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use client::Proto;
+use measure::{Contender, Sample, measure, median, medians};
+use scale::{scale, scale_only};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--floor-server") {
+        let result = match args.get(i + 1).map(String::as_str) {
+            Some("tcp") => floor::tcp(),
+            Some("udp") => floor::udp(),
+            other => Err(io::Error::other(format!("unknown floor server {other:?}"))),
+        };
+        if let Err(err) = result {
+            eprintln!("floor server: {err}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    let value = |flag: &str| {
+        let i = args.iter().position(|a| a == flag)?;
+        Some(args.get(i + 1).cloned().unwrap_or_default())
+    };
+    let quick = args.iter().any(|a| a == "--quick");
+    let options = Options {
+        reps: value("--reps")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(if quick { 1 } else { 15 }),
+        window: Duration::from_millis(500),
+        only: value("--only"),
+        scale: if quick { 2_000 } else { 10_000 },
+    };
+    let result = match value("--scale") {
+        Some(n) => match n.parse() {
+            Ok(connections) => scale_only(connections),
+            Err(_) => Err(io::Error::other("--scale takes a number of connections")),
+        },
+        None => run(&options),
+    };
+    if let Err(err) = result {
+        eprintln!("bench failed: {err}");
+        std::process::exit(1);
+    }
+}
+
+struct Cell {
+    proto: Proto,
+    clients: usize,
+    contenders: [Contender; 2],
+}
+
+/// What to run, from the command line.
+struct Options {
+    reps: usize,
+    window: Duration,
+    /// Run only the cells whose label (`TCP ×256`) contains this, and no scale test.
+    only: Option<String>,
+    scale: usize,
+}
+
+fn run(options: &Options) -> io::Result<()> {
+    let (reps, window) = (options.reps, options.window);
+    let log_dir = std::env::temp_dir().join(format!("greeting-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&log_dir)?;
+    let tcp = |clients| Cell {
+        proto: Proto::Tcp,
+        clients,
+        contenders: [Contender::Floor, Contender::Ours],
+    };
+    let udp = |clients, ours| Cell {
+        proto: Proto::Udp,
+        clients,
+        contenders: [Contender::Floor, ours],
+    };
+    let cells = [
+        tcp(1),
+        tcp(16),
+        tcp(256),
+        tcp(2000),
+        udp(1, Contender::Ours),
+        udp(16, Contender::Ours),
+        udp(1, Contender::OursLogging),
+        udp(16, Contender::OursLogging),
+        udp(1, Contender::OursLoggingPipe),
+        udp(16, Contender::OursLoggingPipe),
+    ];
+    let bench_started = Instant::now();
+    println!(
+        "{} reps per contender, {} ms windows, medians; ×floor is the median of each rep's ours / floor",
+        reps,
+        window.as_millis()
+    );
+    println!();
+    println!(
+        "| cell | contender | round trips/s | ×floor | p50 µs | p99 µs | ×floor | max µs | CPU µs/msg | ×floor | threads | peak RSS KiB | errors |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for cell in &cells {
+        let label = format!("{:?} ×{}", cell.proto, cell.clients).to_uppercase();
+        if options
+            .only
+            .as_ref()
+            .is_some_and(|only| !label.contains(only.as_str()))
+        {
+            continue;
+        }
+        let mut samples: [Vec<Sample>; 2] = [Vec::new(), Vec::new()];
+        for rep in 0..reps {
+            // Alternate who goes first, so drift on a noisy machine hits both alike.
+            let order = if rep % 2 == 0 { [0, 1] } else { [1, 0] };
+            for i in order {
+                let sample = measure(
+                    cell.proto,
+                    cell.contenders[i],
+                    cell.clients,
+                    window,
+                    &log_dir,
+                )?;
+                samples[i].push(sample);
+            }
+        }
+        // Ratios are the median of each rep's ratio: the two runs of a rep are seconds apart,
+        // so slow drift on a shared machine cancels out of them.
+        let ratio = |f: fn(&Sample) -> f64| {
+            let mut ratios: Vec<f64> = samples[1]
+                .iter()
+                .zip(&samples[0])
+                .map(|(ours, floor)| f(ours) / f(floor))
+                .collect();
+            median(&mut ratios)
+        };
+        let ratios = [
+            ratio(|s| s.rate),
+            ratio(|s| s.p99_us),
+            ratio(|s| s.cpu_us_per_msg),
+        ];
+        for (i, contender) in cell.contenders.iter().enumerate() {
+            let m = medians(&samples[i]);
+            let [rate, p99, cpu] = if i == 0 { [1.0; 3] } else { ratios };
+            println!(
+                "| {label} | {} | {:.0} | {rate:.2} | {:.1} | {:.1} | {p99:.2} | {:.0} | {:.2} | {cpu:.2} | {} | {} | {} |",
+                contender.label(),
+                m.rate,
+                m.p50_us,
+                m.p99_us,
+                m.max_us,
+                m.cpu_us_per_msg,
+                m.threads,
+                m.peak_rss_kb,
+                m.errors,
+            );
+        }
+    }
+    println!();
+    if options.only.is_none() {
+        for contender in [Contender::Floor, Contender::Ours] {
+            scale(contender, options.scale, &log_dir)?;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&log_dir);
+    println!();
+    println!("bench took {:.0} s", bench_started.elapsed().as_secs_f64());
+    Ok(())
+}
