@@ -38,19 +38,8 @@ fn tcp_pair_prints_the_tutorial_transcripts() -> TestResult {
         "TCPServer is waiting for connection..."
     );
     let out = run_client(client("tcp-client", server.addr.port(), &[]), b"")?;
-    assert_eq!(
-        out.stdout_text(),
-        "Welcome!\nHello, Jaber!\nHello, Katy!\nHello, Betty!\nHello, huangxin!\n"
-    );
-    assert_eq!((out.code, out.stderr.as_str()), (Some(0), ""));
-    let accepted = server.stdout_line()?;
-    let port = port_in(&accepted, "Accept new connection from ", "127.0.0.1", "...")
-        .ok_or(format!("unexpected line {accepted:?}"))?;
-    assert_eq!(
-        server.stdout_line()?,
-        format!("Connection from 127.0.0.1:{port} closed.")
-    );
-    Ok(())
+    assert_client_transcript(&out, TCP_CLIENT_TRANSCRIPT);
+    assert_tcp_server_transcript(&server)
 }
 
 /// udp-client against udp-server prints the UDP transcripts: the bound port, then one line per

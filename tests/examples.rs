@@ -6,11 +6,6 @@ mod common;
 
 use common::*;
 
-const TCP_CLIENT_TRANSCRIPT: &str =
-    "Welcome!\nHello, Jaber!\nHello, Katy!\nHello, Betty!\nHello, huangxin!\n";
-
-const UDP_CLIENT_TRANSCRIPT: &str = "Hello, Michael!\nHello, Tracy!\nHello, Sarah!\n";
-
 fn on_port(mut command: std::process::Command, port: u16) -> std::process::Command {
     command.arg(port.to_string());
     command
@@ -28,18 +23,8 @@ fn the_tcp_client_talks_to_the_example_server() -> TestResult {
     let mut client = command("tcp-client");
     client.args(["--port", &server.addr.port().to_string()]);
     let out = run_client(client, b"")?;
-    assert_eq!(
-        (out.stdout_text(), out.stderr.as_str(), out.code),
-        (TCP_CLIENT_TRANSCRIPT.to_string(), "", Some(0))
-    );
-    let accepted = server.stdout_line()?;
-    let port = port_in(&accepted, "Accept new connection from ", "127.0.0.1", "...")
-        .ok_or(format!("unexpected line {accepted:?}"))?;
-    assert_eq!(
-        server.stdout_line()?,
-        format!("Connection from 127.0.0.1:{port} closed.")
-    );
-    Ok(())
+    assert_client_transcript(&out, TCP_CLIENT_TRANSCRIPT);
+    assert_tcp_server_transcript(&server)
 }
 
 /// The example client against our tcp-server: the tutorial's client transcript, and the
@@ -54,18 +39,8 @@ fn the_example_client_talks_to_the_tcp_server() -> TestResult {
         on_port(example("socket_tcp_client"), server.addr.port()),
         b"",
     )?;
-    assert_eq!(
-        (out.stdout_text(), out.stderr.as_str(), out.code),
-        (TCP_CLIENT_TRANSCRIPT.to_string(), "", Some(0))
-    );
-    let accepted = server.stdout_line()?;
-    let port = port_in(&accepted, "Accept new connection from ", "127.0.0.1", "...")
-        .ok_or(format!("unexpected line {accepted:?}"))?;
-    assert_eq!(
-        server.stdout_line()?,
-        format!("Connection from 127.0.0.1:{port} closed.")
-    );
-    Ok(())
+    assert_client_transcript(&out, TCP_CLIENT_TRANSCRIPT);
+    assert_tcp_server_transcript(&server)
 }
 
 /// Our udp-client against the example server: the tutorial's UDP transcripts on both sides.
@@ -77,10 +52,7 @@ fn the_udp_client_talks_to_the_example_server() -> TestResult {
     let mut client = command("udp-client");
     client.args(["--port", &port.to_string()]);
     let out = run_client(client, b"")?;
-    assert_eq!(
-        (out.stdout_text(), out.stderr.as_str(), out.code),
-        (UDP_CLIENT_TRANSCRIPT.to_string(), "", Some(0))
-    );
+    assert_client_transcript(&out, UDP_CLIENT_TRANSCRIPT);
     assert_three_receptions_from_one_port(&server)
 }
 
@@ -93,10 +65,7 @@ fn the_example_client_talks_to_the_udp_server() -> TestResult {
     let port = server.addr.port();
     assert_eq!(server.stdout_line()?, format!("Bind UDP on {port}..."));
     let out = run_client(on_port(example("socket_udp_client"), port), b"")?;
-    assert_eq!(
-        (out.stdout_text(), out.stderr.as_str(), out.code),
-        (UDP_CLIENT_TRANSCRIPT.to_string(), "", Some(0))
-    );
+    assert_client_transcript(&out, UDP_CLIENT_TRANSCRIPT);
     assert_three_receptions_from_one_port(&server)
 }
 

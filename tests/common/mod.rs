@@ -371,6 +371,34 @@ fn next_line(lines: &Receiver<String>, which: &str) -> io::Result<String> {
     })
 }
 
+/// What the tutorial's TCP client prints against its server.
+pub const TCP_CLIENT_TRANSCRIPT: &str =
+    "Welcome!\nHello, Jaber!\nHello, Katy!\nHello, Betty!\nHello, huangxin!\n";
+
+/// What the tutorial's UDP client prints against its server.
+pub const UDP_CLIENT_TRANSCRIPT: &str = "Hello, Michael!\nHello, Tracy!\nHello, Sarah!\n";
+
+/// Checks that a client run printed `transcript`, exactly, and nothing on stderr.
+pub fn assert_client_transcript(out: &Output, transcript: &str) {
+    assert_eq!(
+        (out.stdout_text(), out.stderr.as_str(), out.code),
+        (transcript.to_string(), "", Some(0))
+    );
+}
+
+/// Checks the TCP server's transcript for one connection from 127.0.0.1: the original's
+/// `Accept new connection from …` and `Connection from … closed.`, naming the same port.
+pub fn assert_tcp_server_transcript(server: &ServerProcess) -> TestResult {
+    let accepted = server.stdout_line()?;
+    let port = port_in(&accepted, "Accept new connection from ", "127.0.0.1", "...")
+        .ok_or(format!("unexpected line {accepted:?}"))?;
+    assert_eq!(
+        server.stdout_line()?,
+        format!("Connection from 127.0.0.1:{port} closed.")
+    );
+    Ok(())
+}
+
 /// Returns whether `line` is `prefix` + `IP:PORT` + `suffix` with the given IP, and the port.
 pub fn port_in(line: &str, prefix: &str, ip: &str, suffix: &str) -> Option<u16> {
     let rest = line.strip_prefix(prefix)?.strip_suffix(suffix)?;
