@@ -25,6 +25,12 @@ use scale::{scale, scale_only};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if !cfg!(target_os = "linux") && !args.iter().any(|a| a == "--floor-server") {
+        // It reads the server's CPU time, threads and memory, and the kernel's listen-queue
+        // drops, in /proc.
+        println!("the load benchmark runs on Linux only");
+        return;
+    }
     if let Some(i) = args.iter().position(|a| a == "--floor-server") {
         let result = match args.get(i + 1).map(String::as_str) {
             Some("tcp") => floor::tcp(),

@@ -4,7 +4,6 @@
 
 #![allow(dead_code)] // Each test crate, and the benchmark, uses its own part of this module.
 
-#[cfg(target_os = "linux")]
 pub mod proc;
 
 use std::io::{self, BufRead, BufReader, Read, Write};

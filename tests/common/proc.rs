@@ -1,5 +1,6 @@
 //! What Linux's `/proc` says about a process and the machine: the figures the robustness tests
-//! assert on and the benchmark reports.
+//! assert on and the benchmark reports. Elsewhere there is no `/proc` and each of these fails;
+//! the tests that need them are Linux-only, and so is the benchmark.
 
 use std::io;
 
