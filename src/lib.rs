@@ -20,6 +20,21 @@
 //! UDP: one datagram each way. `C: Michael` gets `S: Hello, Michael!`, sent back to the datagram's
 //! source; the reply is always the request plus 8 bytes.
 //!
+//! # Coming from the Python
+//!
+//! | the tutorial | here |
+//! | --- | --- |
+//! | SocketTcpServer.py: `bind`, `while True: accept()`, a thread running `tcplink` | [`TcpServer::bind`], [`TcpServer::run`] (the accept loop), `handle_connection` in src/tcp.rs (`tcplink`) |
+//! | SocketTcpClient.py: `connect`, `send`, `recv` | [`TcpClient::connect`], [`TcpClient::greet`], [`TcpClient::exit`] |
+//! | SocketUdpServer.py: `bind`, `while True: recvfrom(); sendto()` | [`UdpServer::bind`], [`UdpServer::run`] |
+//! | SocketUdpClient.py: `sendto`, `recv` | [`UdpClient::connect`], [`UdpClient::greet`] |
+//! | `b'Welcome!'`, `'exit'`, `'Hello, %s!' % data` | [`protocol::WELCOME`], [`protocol::EXIT`], [`protocol::greeting`] |
+//!
+//! The package's `examples/` hold the four scripts ported line for line to plain Rust, and its
+//! docs/from-python.md maps every line of the Python to them and to this library, with each
+//! thing the library adds and the test that proves it. The source's `tcp.rs` and `udp.rs` open
+//! with the same mapping.
+//!
 //! # Example
 //!
 //! ```

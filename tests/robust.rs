@@ -197,7 +197,7 @@ fn an_endless_line_ends_the_connection() -> TestResult {
 fn broken_peers_leak_no_threads_or_descriptors() -> TestResult {
     let server = tcp_server(&["--quiet"])?;
     let pid = server.pid();
-    // One plain round first, so lazily created state (the log flusher) is in the baseline.
+    // One plain round first, so lazily created state (the log writers) is in the baseline.
     let mut warm = connect_welcomed(server.addr)?;
     exchange(&mut warm, b"warm", b"Hello, warm!")?;
     warm.write_all(b"exit")?;
