@@ -134,3 +134,48 @@ impl Draining {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::TcpListener;
+
+    /// A connected pair on loopback whose far end has sent bytes the near end has not read,
+    /// and whose near end has sent its last words.
+    fn pair_with_unread_input() -> std::io::Result<(TcpStream, TcpStream)> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let mut peer = TcpStream::connect(listener.local_addr()?)?;
+        peer.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let (mut ours, _) = listener.accept()?;
+        peer.write_all(&[b'x'; 50_000])?;
+        ours.write_all(b"last words")?;
+        Ok((ours, peer))
+    }
+
+    #[test]
+    fn a_graceful_close_ends_the_stream_instead_of_resetting_it() -> std::io::Result<()> {
+        let (ours, mut peer) = pair_with_unread_input()?;
+        let closing = thread::spawn(move || close_gracefully(ours));
+        let mut got = Vec::new();
+        // A reset would make this fail; an orderly end of stream gives Ok.
+        peer.read_to_end(&mut got)?;
+        assert_eq!(got, b"last words");
+        drop(peer);
+        closing.join().expect("closing thread should not panic");
+        Ok(())
+    }
+
+    #[test]
+    fn the_lingerer_closes_gracefully_without_blocking_the_caller() -> std::io::Result<()> {
+        let lingerer = Lingerer::start()?;
+        let (ours, mut peer) = pair_with_unread_input()?;
+        let started = Instant::now();
+        lingerer.close(ours);
+        assert!(started.elapsed() < LINGER_TIME, "close waited for the drain");
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got)?;
+        assert_eq!(got, b"last words");
+        Ok(())
+    }
+}
