@@ -172,7 +172,10 @@ mod tests {
         let (ours, mut peer) = pair_with_unread_input()?;
         let started = Instant::now();
         lingerer.close(ours);
-        assert!(started.elapsed() < LINGER_TIME, "close waited for the drain");
+        assert!(
+            started.elapsed() < LINGER_TIME,
+            "close waited for the drain"
+        );
         let mut got = Vec::new();
         peer.read_to_end(&mut got)?;
         assert_eq!(got, b"last words");
