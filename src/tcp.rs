@@ -495,7 +495,7 @@ pub struct TcpClient {
 
 impl TcpClient {
     /// The limit on connecting and on each reply that the `tcp-client` binary uses unless told
-    /// otherwise.
+    /// otherwise (`--timeout`).
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
     /// The longest name the client sends: the server takes one read of up to this many bytes

@@ -230,8 +230,8 @@ enum Try {
 }
 
 impl UdpClient {
-    /// How long each try waits for its reply unless
-    /// [`connect`](UdpClient::connect) is told otherwise by the `udp-client` binary's user.
+    /// The wait for each reply that the `udp-client` binary uses unless told otherwise
+    /// (`--timeout`).
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 
     /// How many times a name is sent again when its reply does not come, unless
@@ -308,9 +308,9 @@ impl UdpClient {
     /// # Errors
     ///
     /// `InvalidInput` for a name [`check_name`](UdpClient::check_name) refuses, before anything
-    /// is sent; `InvalidData`
-    /// (`expected "Hello, …!" but got "…"`) when the server's port sent only something else;
-    /// `TimedOut` (`no reply from ADDR after N tries`) when it sent nothing; a failure to send.
+    /// is sent; `InvalidData` (`expected "Hello, …!" but got "…"`) when the server's port sent
+    /// only something else; `TimedOut` (`no reply from ADDR after N tries`) when it sent
+    /// nothing; a failure to send.
     pub fn greet(&mut self, name: &[u8]) -> io::Result<Vec<u8>> {
         Self::check_name(name).map_err(|msg| io::Error::new(ErrorKind::InvalidInput, msg))?;
         let expected = protocol::greeting(name);
