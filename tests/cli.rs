@@ -10,29 +10,11 @@ use std::time::Duration;
 
 use common::*;
 
-fn tcp_server(extra: &[&str]) -> std::io::Result<ServerProcess> {
-    let mut command = command("tcp-server");
-    command.args(["--port", "0"]).args(extra);
-    ServerProcess::start(command)
-}
-
-fn udp_server(extra: &[&str]) -> std::io::Result<ServerProcess> {
-    let mut command = command("udp-server");
-    command.args(["--port", "0"]).args(extra);
-    ServerProcess::start(command)
-}
-
-fn client(name: &str, port: u16, args: &[&str]) -> std::process::Command {
-    let mut command = command(name);
-    command.args(["--port", &port.to_string()]).args(args);
-    command
-}
-
 /// tcp-client against tcp-server prints the client transcript of the tutorial, and the server
 /// prints its own, line for line, naming the client's address.
 #[test]
 fn tcp_pair_prints_the_tutorial_transcripts() -> TestResult {
-    let server = tcp_server(&[])?;
+    let server = start_server("tcp-server", &[])?;
     assert_eq!(
         server.stdout_line()?,
         "TCPServer is waiting for connection..."
@@ -46,7 +28,7 @@ fn tcp_pair_prints_the_tutorial_transcripts() -> TestResult {
 /// datagram from the same client port.
 #[test]
 fn udp_pair_prints_the_tutorial_transcripts() -> TestResult {
-    let server = udp_server(&[])?;
+    let server = start_server("udp-server", &[])?;
     assert_eq!(
         server.stdout_line()?,
         format!("Bind UDP on {}...", server.addr.port())
@@ -72,10 +54,10 @@ fn udp_pair_prints_the_tutorial_transcripts() -> TestResult {
 /// Names from arguments replace the defaults, for both clients, non-ASCII included.
 #[test]
 fn clients_greet_the_names_given() -> TestResult {
-    let tcp = tcp_server(&["--quiet"])?;
+    let tcp = start_server("tcp-server", &["--quiet"])?;
     let out = run_client(client("tcp-client", tcp.addr.port(), &["Zoë", "黄鑫"]), b"")?;
     assert_eq!(out.stdout_text(), "Welcome!\nHello, Zoë!\nHello, 黄鑫!\n");
-    let udp = udp_server(&["--quiet"])?;
+    let udp = start_server("udp-server", &["--quiet"])?;
     let out = run_client(client("udp-client", udp.addr.port(), &["Ada"]), b"")?;
     assert_eq!(out.stdout_text(), "Hello, Ada!\n");
     Ok(())
@@ -84,12 +66,12 @@ fn clients_greet_the_names_given() -> TestResult {
 /// `--stdin` reads one name per line (CRLF or LF, blank lines skipped); for TCP, `exit` ends it.
 #[test]
 fn clients_read_names_from_stdin() -> TestResult {
-    let tcp = tcp_server(&["--quiet"])?;
+    let tcp = start_server("tcp-server", &["--quiet"])?;
     let input = b"Ada\r\n\nBob\nexit\nnever\n";
     let out = run_client(client("tcp-client", tcp.addr.port(), &["--stdin"]), input)?;
     assert_eq!(out.stdout_text(), "Welcome!\nHello, Ada!\nHello, Bob!\n");
     assert_eq!(out.code, Some(0));
-    let udp = udp_server(&["--quiet"])?;
+    let udp = start_server("udp-server", &["--quiet"])?;
     let out = run_client(
         client("udp-client", udp.addr.port(), &["--stdin"]),
         b"Cy\nDi",
@@ -102,7 +84,7 @@ fn clients_read_names_from_stdin() -> TestResult {
 /// `--quiet` keeps the start-up line but drops the per-connection lines.
 #[test]
 fn quiet_servers_print_only_the_start_up_line() -> TestResult {
-    let server = tcp_server(&["-q"])?;
+    let server = start_server("tcp-server", &["-q"])?;
     assert_eq!(
         server.stdout_line()?,
         "TCPServer is waiting for connection..."
@@ -126,7 +108,7 @@ fn servers_bind_ipv6_and_host_names() -> TestResult {
     assert_eq!(named.addr.ip().to_string(), "127.0.0.1");
     let out = run_client(client("tcp-client", named.addr.port(), &["Ada"]), b"")?;
     assert_eq!(out.stdout_text(), "Welcome!\nHello, Ada!\n");
-    let udp = udp_server(&["--quiet"])?;
+    let udp = start_server("udp-server", &["--quiet"])?;
     let out = run_client(
         client(
             "udp-client",
@@ -316,7 +298,7 @@ fn help_shows_defaults_and_version_works() -> TestResult {
 /// A reader that goes away (`| head -1`) ends the client quietly, not with a panic.
 #[test]
 fn a_closed_stdout_ends_the_client_quietly() -> TestResult {
-    let server = tcp_server(&["--quiet"])?;
+    let server = start_server("tcp-server", &["--quiet"])?;
     let mut child = client("tcp-client", server.addr.port(), &["--stdin"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -345,7 +327,7 @@ fn a_closed_stdout_ends_the_client_quietly() -> TestResult {
 /// Server lines reach a pipe promptly, not only when a buffer fills or the server exits.
 #[test]
 fn server_lines_reach_a_pipe_promptly() -> TestResult {
-    let server = udp_server(&[])?;
+    let server = start_server("udp-server", &[])?;
     server.stdout_line()?;
     let socket = udp_socket()?;
     socket.send_to(b"Ada", server.addr)?;
@@ -364,7 +346,7 @@ fn server_lines_reach_a_pipe_promptly() -> TestResult {
 /// the full transcript.
 #[test]
 fn delay_paces_the_binary_pair() -> TestResult {
-    let server = tcp_server(&["--delay", "100ms", "--quiet"])?;
+    let server = start_server("tcp-server", &["--delay", "100ms", "--quiet"])?;
     let started = std::time::Instant::now();
     let out = run_client(
         client("tcp-client", server.addr.port(), &["A", "B", "C"]),
@@ -396,7 +378,7 @@ fn external(tool: &str, args: &[&str], stdin: &[u8]) -> std::io::Result<Option<O
 /// its sending side (-N) ends the session.
 #[test]
 fn nc_is_a_client() -> TestResult {
-    let server = tcp_server(&["--quiet"])?;
+    let server = start_server("tcp-server", &["--quiet"])?;
     let port = server.addr.port().to_string();
     // An nc without -N (GNU netcat, older BSD ones) counts as missing: it cannot end a session.
     let Some(probe) = external("nc", &["-N", "-z", "127.0.0.1", &port], b"")? else {
@@ -417,7 +399,7 @@ fn nc_is_a_client() -> TestResult {
     .ok_or("nc vanished")?;
     assert_eq!(out.stdout_text(), "Welcome!Hello, Ada!\r\nHello, Zoë!\n");
     assert_eq!(out.code, Some(0));
-    let udp = udp_server(&["--quiet"])?;
+    let udp = start_server("udp-server", &["--quiet"])?;
     let port = udp.addr.port().to_string();
     let out =
         external("nc", &["-u", "-w1", "127.0.0.1", &port], b"Michael")?.ok_or("nc vanished")?;
@@ -428,7 +410,7 @@ fn nc_is_a_client() -> TestResult {
 /// socat is a line client too, and so is the library's view of a CRLF-sending telnet.
 #[test]
 fn socat_is_a_client() -> TestResult {
-    let server = tcp_server(&["--quiet"])?;
+    let server = start_server("tcp-server", &["--quiet"])?;
     let target = format!("TCP:127.0.0.1:{}", server.addr.port());
     let Some(out) = external("socat", &["-", &target], b"Ada\nBob\n")? else {
         return Ok(());

@@ -9,18 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn server(name: &str, extra: &[&str]) -> std::io::Result<ServerProcess> {
-    let mut command = command(name);
-    command.args(["--port", "0", "--quiet"]).args(extra);
-    ServerProcess::start(command)
-}
-
-fn client(name: &str, port: u16, args: &[&str]) -> std::process::Command {
-    let mut command = command(name);
-    command.args(["--port", &port.to_string()]).args(args);
-    command
-}
-
 /// Asserts that a client failed with exit `code` and one short stderr line holding `part`.
 fn assert_one_line(out: &Output, code: i32, part: &str) {
     assert_eq!(out.code, Some(code), "{}", out.stderr);
@@ -67,7 +55,7 @@ fn pass_on(mut from: std::net::TcpStream, mut to: std::net::TcpStream) -> std::i
 /// 1 s timeout, not what the reply before it left over.
 #[test]
 fn split_replies_through_a_relay_keep_the_whole_timeout() -> TestResult {
-    let tcp = server("tcp-server", &["--delay", "700ms"])?;
+    let tcp = start_server("tcp-server", &["--quiet", "--delay", "700ms"])?;
     let relay = slow_relay(tcp.addr)?;
     let out = run_client(
         client(
@@ -152,7 +140,7 @@ fn names_that_cannot_be_answered_are_refused_at_once() -> TestResult {
 /// newline is one line and exit 1, not a client that grows without bound.
 #[test]
 fn stdin_lines_are_read_only_up_to_the_longest_name() -> TestResult {
-    let tcp = server("tcp-server", &[])?;
+    let tcp = start_server("tcp-server", &["--quiet"])?;
     let endless = vec![b'z'; 4 << 20];
     let out = run_client(
         client("tcp-client", tcp.addr.port(), &["--stdin"]),
@@ -180,7 +168,7 @@ fn stdin_lines_are_read_only_up_to_the_longest_name() -> TestResult {
 #[test]
 fn a_huge_timeout_is_no_deadline() -> TestResult {
     let huge = "10000000000000000000";
-    let tcp = server("tcp-server", &[])?;
+    let tcp = start_server("tcp-server", &["--quiet"])?;
     let out = run_client(
         client("tcp-client", tcp.addr.port(), &["--timeout", huge, "Ada"]),
         b"",
@@ -189,7 +177,7 @@ fn a_huge_timeout_is_no_deadline() -> TestResult {
         (out.stdout_text(), out.code),
         ("Welcome!\nHello, Ada!\n".into(), Some(0))
     );
-    let udp = server("udp-server", &[])?;
+    let udp = start_server("udp-server", &["--quiet"])?;
     let out = run_client(
         client("udp-client", udp.addr.port(), &["--timeout", huge, "Ada"]),
         b"",
@@ -246,7 +234,7 @@ fn hosts_take_brackets_and_send_ports_to_port() -> TestResult {
         skip("this machine has no IPv6 loopback");
         return Ok(());
     }
-    let tcp = server("tcp-server", &["--host", "[::1]"])?;
+    let tcp = start_server("tcp-server", &["--quiet", "--host", "[::1]"])?;
     assert_eq!(tcp.addr.ip().to_string(), "::1");
     let out = run_client(
         client("tcp-client", tcp.addr.port(), &["--host", "[::1]", "Ada"]),

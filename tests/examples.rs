@@ -20,9 +20,7 @@ fn the_tcp_client_talks_to_the_example_server() -> TestResult {
         server.stdout_line()?,
         "TCPServer is waiting for connection..."
     );
-    let mut client = command("tcp-client");
-    client.args(["--port", &server.addr.port().to_string()]);
-    let out = run_client(client, b"")?;
+    let out = run_client(client("tcp-client", server.addr.port(), &[]), b"")?;
     assert_client_transcript(&out, TCP_CLIENT_TRANSCRIPT);
     assert_tcp_server_transcript(&server)
 }
@@ -31,9 +29,7 @@ fn the_tcp_client_talks_to_the_example_server() -> TestResult {
 /// server's two lines for the connection.
 #[test]
 fn the_example_client_talks_to_the_tcp_server() -> TestResult {
-    let mut command = command("tcp-server");
-    command.args(["--port", "0"]);
-    let server = ServerProcess::start(command)?;
+    let server = start_server("tcp-server", &[])?;
     server.stdout_line()?;
     let out = run_client(
         on_port(example("socket_tcp_client"), server.addr.port()),
@@ -49,9 +45,7 @@ fn the_udp_client_talks_to_the_example_server() -> TestResult {
     let server = ServerProcess::start(on_port(example("socket_udp_server"), 0))?;
     let port = server.addr.port();
     assert_eq!(server.stdout_line()?, format!("Bind UDP on {port}..."));
-    let mut client = command("udp-client");
-    client.args(["--port", &port.to_string()]);
-    let out = run_client(client, b"")?;
+    let out = run_client(client("udp-client", port, &[]), b"")?;
     assert_client_transcript(&out, UDP_CLIENT_TRANSCRIPT);
     assert_three_receptions_from_one_port(&server)
 }
@@ -59,9 +53,7 @@ fn the_udp_client_talks_to_the_example_server() -> TestResult {
 /// The example client against our udp-server: the tutorial's UDP transcripts on both sides.
 #[test]
 fn the_example_client_talks_to_the_udp_server() -> TestResult {
-    let mut command = command("udp-server");
-    command.args(["--port", "0"]);
-    let server = ServerProcess::start(command)?;
+    let server = start_server("udp-server", &[])?;
     let port = server.addr.port();
     assert_eq!(server.stdout_line()?, format!("Bind UDP on {port}..."));
     let out = run_client(on_port(example("socket_udp_client"), port), b"")?;

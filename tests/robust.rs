@@ -13,10 +13,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// Starts tcp-server with `extra` arguments, past its first stdout line.
 fn tcp_server(extra: &[&str]) -> io::Result<ServerProcess> {
-    let mut command = command("tcp-server");
-    command.args(["--port", "0"]).args(extra);
-    let server = ServerProcess::start(command)?;
+    let server = start_server("tcp-server", extra)?;
     assert_eq!(
         server.stdout_line()?,
         "TCPServer is waiting for connection..."
@@ -452,9 +451,7 @@ fn tcp_client_failures_are_one_line_each() -> TestResult {
             }
             Ok(())
         });
-        let mut command = command("tcp-client");
-        command.args(["--port", &port.to_string(), "--timeout", "300ms"]);
-        let out = run_client(command, b"")?;
+        let out = run_client(client("tcp-client", port, &["--timeout", "300ms"]), b"")?;
         fake.join().expect("fake server should not panic")?;
         let expected = format!(
             "tcp-client: {}\n",
@@ -469,24 +466,15 @@ fn tcp_client_failures_are_one_line_each() -> TestResult {
 /// replies from another port, udp-client still prints exactly one right line per name, in order.
 #[test]
 fn udp_client_output_is_exact_through_a_faulty_network() -> TestResult {
-    let server = ServerProcess::start({
-        let mut command = command("udp-server");
-        command.args(["--port", "0", "--quiet"]);
-        command
-    })?;
+    let server = start_server("udp-server", &["--quiet"])?;
     let proxy = FaultyProxy::start(server.addr, 7)?;
     let names: Vec<String> = (0..12).map(|i| format!("name{i}")).collect();
-    let mut command = command("udp-client");
-    command
-        .args([
-            "--port",
-            &proxy.addr.port().to_string(),
-            "--timeout",
-            "150ms",
-            "--retries",
-            "10",
-        ])
-        .args(&names);
+    let mut command = client(
+        "udp-client",
+        proxy.addr.port(),
+        &["--timeout", "150ms", "--retries", "10"],
+    );
+    command.args(&names);
     let out = run_client(command, b"")?;
     let faults = proxy.finish()?;
     let expected: String = names.iter().map(|n| format!("Hello, {n}!\n")).collect();
@@ -519,11 +507,7 @@ s.sendto(ip + udp, ("127.0.0.1", 0))
 #[cfg(target_os = "linux")]
 #[test]
 fn a_reflection_loop_between_two_servers_dies_at_once() -> TestResult {
-    let start = || {
-        let mut command = command("udp-server");
-        command.args(["--port", "0"]);
-        ServerProcess::start(command)
-    };
+    let start = || start_server("udp-server", &[]);
     let (a, b) = (start()?, start()?);
     a.stdout_line()?;
     b.stdout_line()?;
@@ -569,7 +553,7 @@ fn replies_grow_until_they_no_longer_fit() -> TestResult {
     if !udp_carries(65_507)? {
         return Ok(());
     }
-    let server = start_udp_server_process()?;
+    let server = start_server("udp-server", &["--quiet"])?;
     let socket = udp_socket()?;
     // Play the other server of a loop, answering each reply as a greeting server would, and
     // count the hops until the server stops answering.
@@ -605,21 +589,13 @@ fn replies_grow_until_they_no_longer_fit() -> TestResult {
     Ok(())
 }
 
-fn start_udp_server_process() -> io::Result<ServerProcess> {
-    let mut command = command("udp-server");
-    command.args(["--port", "0", "--quiet"]);
-    ServerProcess::start(command)
-}
-
 /// Clients that leave before their reply arrives close their port, and the server's reply draws
 /// an ICMP port unreachable, which Windows reports on the server's next receive
 /// (WSAECONNRESET). That is the gone client's business: the server logs no error for it and
 /// answers the next client at once.
 #[test]
 fn clients_that_leave_early_cost_the_udp_server_nothing() -> TestResult {
-    let mut command = command("udp-server");
-    command.args(["--port", "0", "--quiet"]);
-    let server = ServerProcess::start(command)?;
+    let server = start_server("udp-server", &["--quiet"])?;
     for i in 0..5 {
         let gone = udp_socket()?;
         gone.send_to(format!("gone{i}").as_bytes(), server.addr)?;

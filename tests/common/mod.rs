@@ -181,6 +181,21 @@ pub fn command(name: &str) -> Command {
     command
 }
 
+/// Starts server binary `name` on any free port of 127.0.0.1, with `extra` arguments, and
+/// waits for its `listening on ADDR` line.
+pub fn start_server(name: &str, extra: &[&str]) -> io::Result<ServerProcess> {
+    let mut command = command(name);
+    command.args(["--port", "0"]).args(extra);
+    ServerProcess::start(command)
+}
+
+/// A command for client binary `name`, aimed at `port`, with `args`.
+pub fn client(name: &str, port: u16, args: &[&str]) -> Command {
+    let mut command = command(name);
+    command.args(["--port", &port.to_string()]).args(args);
+    command
+}
+
 /// Runs a client binary to completion with a deadline, feeding it `stdin`.
 pub fn run_client(mut command: Command, stdin: &[u8]) -> io::Result<Output> {
     let mut child = command
