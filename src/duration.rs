@@ -1,19 +1,45 @@
-//! Durations as people type them on a command line: `250ms`, `1s`, `5m`, `1h`, or a bare number
-//! of seconds. One file for both sides of the crate: the library shows durations in its messages
-//! (`idle for 5m, closed`), and the binaries also parse them (src/bin/common includes this file),
-//! so each leaves a part unused.
-
-#![allow(dead_code)]
+//! Durations as people type them on a command line, `250ms`, `1s`, `5m`, `1h` or a bare number
+//! of seconds, and as the library shows them in its messages (`idle for 5m, closed`): one type,
+//! [`Dur`], read by the binaries' arguments and written by both.
 
 use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
+
+/// A duration that reads and shows itself the way people type it: `250ms`, `1s`, `5m`, `1h`,
+/// or a bare number of seconds. A default shown in `--help` is then the value clap reads back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl FromStr for Dur {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        parse_duration(text).map(Dur)
+    }
+}
+
+impl Dur {
+    /// Parses a duration as [`Dur::from_str`] does, refusing zero: for a timeout, which must
+    /// allow some time.
+    ///
+    /// # Errors
+    ///
+    /// As [`Dur::from_str`], and a message for zero.
+    #[cfg(feature = "cli")]
+    pub fn positive(text: &str) -> Result<Dur, String> {
+        match parse_duration(text)? {
+            d if d.is_zero() => Err(format!("a timeout must be longer than zero, not '{text}'")),
+            d => Ok(Dur(d)),
+        }
+    }
+}
 
 /// Parses `250ms`, `1.5s`, `5m`, `1h` or a bare number of seconds such as `30` or `0.25`.
 ///
 /// # Errors
 ///
 /// A message naming the bad value, for clap to show with its usage line.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -35,28 +61,12 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
-/// Parses a duration as [`parse_duration`] does, refusing zero: for a timeout, which must allow
-/// some time.
-///
-/// # Errors
-///
-/// As [`parse_duration`], and a message for zero.
-pub(crate) fn parse_timeout(text: &str) -> Result<Duration, String> {
-    match parse_duration(text)? {
-        d if d.is_zero() => Err(format!("a timeout must be longer than zero, not '{text}'")),
-        d => Ok(d),
-    }
-}
-
 fn invalid(text: &str) -> String {
     format!("invalid duration '{text}' (try 250ms, 1s, 5m or a number of seconds)")
 }
 
-/// Shows a duration the way [`parse_duration`] reads it: `5m`, `1s`, `250ms`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Human(pub(crate) Duration);
-
-impl fmt::Display for Human {
+/// Shows a duration the way it is read: `5m`, `1s`, `250ms`.
+impl fmt::Display for Dur {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = self.0;
         if d.subsec_nanos() == 0 {
@@ -107,17 +117,18 @@ mod tests {
         assert_eq!(parse_duration("0.0"), Ok(Duration::ZERO));
     }
 
+    #[cfg(feature = "cli")]
     #[test]
     fn timeouts_must_be_positive() {
-        assert_eq!(parse_timeout("1ms"), Ok(Duration::from_millis(1)));
-        assert!(parse_timeout("0").unwrap_err().contains("'0'"));
-        assert!(parse_timeout("0ms").is_err());
+        assert_eq!(Dur::positive("1ms"), Ok(Dur(Duration::from_millis(1))));
+        assert!(Dur::positive("0").unwrap_err().contains("'0'"));
+        assert!(Dur::positive("0ms").is_err());
     }
 
     #[test]
     fn human_round_trips() {
         for text in ["5m", "1s", "250ms", "0s", "2h", "90s"] {
-            assert_eq!(Human(parse_duration(text).unwrap()).to_string(), text);
+            assert_eq!(text.parse::<Dur>().unwrap().to_string(), text);
         }
     }
 }

@@ -24,7 +24,7 @@
 //!
 //! | the tutorial | here |
 //! | --- | --- |
-//! | SocketTcpServer.py: `bind`, `while True: accept()`, a thread running `tcplink` | [`TcpServer::bind`], [`TcpServer::run`] (the accept loop), `handle_connection` in src/tcp.rs (`tcplink`) |
+//! | SocketTcpServer.py: `bind`, `while True: accept()`, a thread running `tcplink` | [`TcpServer::bind`], [`TcpServer::run`] (the accept loop), `serve` and `handle_connection` in src/tcp/connection.rs (`tcplink`) |
 //! | SocketTcpClient.py: `connect`, `send`, `recv` | [`TcpClient::connect`], [`TcpClient::greet`], [`TcpClient::exit`] |
 //! | SocketUdpServer.py: `bind`, `while True: recvfrom(); sendto()` | [`UdpServer::bind`], [`UdpServer::run`] |
 //! | SocketUdpClient.py: `sendto`, `recv` | [`UdpClient::connect`], [`UdpClient::greet`] |
@@ -32,8 +32,15 @@
 //!
 //! The package's `examples/` hold the four scripts ported line for line to plain Rust, and its
 //! docs/from-python.md maps every line of the Python to them and to this library, with each
-//! thing the library adds and the test that proves it. The source's `tcp.rs` and `udp.rs` open
-//! with the same mapping.
+//! thing the library adds and the test that proves it. The source's `tcp` and `udp` modules
+//! (src/tcp/mod.rs, src/udp/mod.rs) open with the same mapping, each naming the file that holds
+//! each part: the accept or receive loop, a connection's conversation, the client.
+//!
+//! # Features
+//!
+//! The default feature `cli` builds the four programs (`tcp-server`, `tcp-client`,
+//! `udp-server`, `udp-client`) with `clap` and `anyhow`. The library itself needs neither: with
+//! `default-features = false` it depends on std alone.
 //!
 //! # Example
 //!
@@ -59,8 +66,12 @@
 
 mod addr;
 mod backoff;
+#[cfg(feature = "cli")]
+#[doc(hidden)]
+pub mod cli;
 mod duration;
 mod fdlimit;
+mod framer;
 mod linger;
 mod log;
 pub mod protocol;

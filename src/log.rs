@@ -197,6 +197,21 @@ impl Shared {
         }
     }
 
+    /// Says that `dropped` lines were dropped, where this log's notices go.
+    fn notice_dropped(&self, dropped: u64, sink: &mut dyn Write) {
+        match self.notice {
+            Notice::Stderr => Log::stderr().line(format_args!(
+                "{dropped} log lines dropped: standard output is not keeping up"
+            )),
+            Notice::Inline => {
+                let _ = writeln!(
+                    sink,
+                    "{dropped} lines dropped: this output is not keeping up"
+                );
+            }
+        }
+    }
+
     /// Hands each batch of lines to `sink` as soon as there is one, until the log is closed and
     /// empty.
     fn run_writer(&self, mut sink: Box<dyn Write + Send>) {
@@ -220,17 +235,7 @@ impl Shared {
                 std::mem::take(&mut state.dropped)
             };
             if dropped > 0 {
-                match self.notice {
-                    Notice::Stderr => Log::stderr().line(format_args!(
-                        "{dropped} log lines dropped: standard output is not keeping up"
-                    )),
-                    Notice::Inline => {
-                        let _ = writeln!(
-                            sink,
-                            "{dropped} lines dropped: this output is not keeping up"
-                        );
-                    }
-                }
+                self.notice_dropped(dropped, &mut sink);
             }
             let _ = sink.write_all(&batch);
             let _ = sink.flush();

@@ -1,27 +1,22 @@
 //! The TCP greeting server: `Welcome!`, then `Hello, NAME!` for each message, one thread per
 //! connection, printing the original's console lines.
 
-mod common;
-
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use common::{Dur, HOST, TCP_PORT};
+use greeting::cli::{self, Dur, Listen};
 use greeting::{Log, TcpServer};
 
 /// Serves the greeting protocol over TCP, like the tutorial's SocketTcpServer.py.
 #[derive(Parser)]
 #[command(name = "tcp-server", version)]
 struct Args {
-    /// Address to listen on: IPv4, IPv6 (::1) or a host name
-    #[arg(long, default_value = HOST, value_parser = common::parse_host)]
-    host: String,
-    /// Port to listen on; 0 takes any free port
-    #[arg(short, long, default_value_t = TCP_PORT)]
-    port: u16,
+    #[command(flatten)]
+    at: Listen<{ cli::TCP_PORT }>,
     /// Pause before each reply (1s paces it like the original)
-    #[arg(long, default_value_t = Dur(std::time::Duration::ZERO))]
+    #[arg(long, default_value_t = Dur(Duration::ZERO))]
     delay: Dur,
     /// Close a connection that sends or takes nothing for this long; 0 for never
     #[arg(long, default_value_t = Dur(TcpServer::DEFAULT_IDLE_TIMEOUT))]
@@ -36,13 +31,12 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    common::exit_code("tcp-server", run(Args::parse()))
+    cli::exit_code("tcp-server", run(Args::parse()))
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    let addr = common::host_port(&args.host, args.port);
-    let mut server = TcpServer::bind((args.host.as_str(), args.port))
-        .with_context(|| format!("failed to bind {addr}"))?
+    let mut server = TcpServer::bind(args.at.addr())
+        .with_context(|| format!("failed to bind {}", args.at.shown()))?
         .delay(args.delay.0)
         .idle_timeout(Some(args.idle_timeout.0).filter(|d| !d.is_zero()))
         .max_connections(args.max_connections);

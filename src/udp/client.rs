@@ -1,205 +1,15 @@
-//! The UDP side of the tutorial: `SocketUdpServer.py` and `SocketUdpClient.py`.
-//!
-//! # Where the original went
-//!
-//! | SocketUdpServer.py | here |
-//! | --- | --- |
-//! | `s.bind(('127.0.0.1', 8888))` | [`UdpServer::bind`] |
-//! | `print('Bind UDP on 8888...')` | the `udp-server` binary |
-//! | `while True: data, addr = s.recvfrom(1024)` | the loop in [`UdpServer::run`]: receive |
-//! | (nothing: the original answers anything) | `verdict`: decide |
-//! | `print('Received from %s:%s.' % addr)`, `s.sendto(b'Hello, %s!' % data, addr)` | [`UdpServer::run`]: log, send |
-//!
-//! | SocketUdpClient.py | here |
-//! | --- | --- |
-//! | `s = socket.socket(AF_INET, SOCK_DGRAM)` | [`UdpClient::connect`] (a socket, no connection) |
-//! | `s.sendto(data, addr)`, `print(s.recv(1024)…)` | [`UdpClient::greet`] |
-//!
-//! # What was added, and why
-//!
-//! - **No reflection loops.** A greeting server answers anything, so one forged datagram can set
-//!   two of them answering each other for ever. The server does not answer a datagram that is
-//!   itself a greeting, nor one from a port below 1024 (echo, DNS, NTP live there), and it never
-//!   truncates: a reply that would not fit is dropped, so even a loop would end.
-//! - **Whole datagrams.** The original reads 1,024 bytes and cuts the rest; ours takes a datagram
-//!   of any size and answers it whole, or not at all.
-//! - **Retries.** The original client waits for ever for a lost datagram. Ours waits `timeout`
-//!   and sends again, `retries` times, every try its whole timeout, and takes only the exact
-//!   greeting for the name in flight, so late, duplicated or forged datagrams change nothing.
+//! The UDP client: the original's `SocketUdpClient.py`, made to survive a lossy network. It sends
+//! each name and waits for its greeting, sending again when none comes, and takes only the exact
+//! greeting for the name in flight, so late, duplicated or forged datagrams change nothing.
 
 use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::addr::{ephemeral_socket_for, first_that_works, resolve};
-use crate::backoff::Backoff;
-use crate::log::Log;
+use super::{MAX_DATAGRAM, RECV_BUFFER, is_unreachable};
+use crate::addr::{ephemeral_socket_for, resolve};
 use crate::protocol::{self, Shown};
-use crate::rate_limit::RateLimited;
-use crate::stop::{Poke, StopHandle};
-
-/// The largest UDP payload over IPv4, and so the largest name the server promises to answer
-/// (the reply, 8 bytes longer, may then not fit, and is dropped).
-const MAX_DATAGRAM: usize = 65_507;
-
-/// Room for any datagram the kernel can hand over, IPv6 included.
-const RECV_BUFFER: usize = 65_536;
-
-/// Source ports below this are system services (echo, chargen, DNS, NTP, …). A datagram "from"
-/// one is either forged or a reply from such a service; answering it is how reflection loops and
-/// amplification start, so the server drops it.
-const LOWEST_PEER_PORT: u16 = 1024;
-
-/// A UDP greeting server: a bound socket, ready to [`run`](UdpServer::run).
-#[derive(Debug)]
-pub struct UdpServer {
-    socket: UdpSocket,
-    stop: StopHandle,
-    log: Log,
-    reports: Log,
-}
-
-impl UdpServer {
-    /// Binds a UDP socket to `addr`, trying each address it resolves to in turn, IPv4 first
-    /// (so `localhost` means 127.0.0.1 wherever the resolver puts `::1` first).
-    ///
-    /// The server starts with a quiet log.
-    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Self> {
-        let socket = first_that_works(addr, UdpSocket::bind)?;
-        let stop = StopHandle::new(socket.local_addr()?, Poke::Datagram);
-        Ok(UdpServer {
-            socket,
-            stop,
-            log: Log::quiet(),
-            reports: Log::stderr(),
-        })
-    }
-
-    /// Sets where the per-datagram lines (`Received from …`) go.
-    #[must_use]
-    pub fn log(mut self, log: Log) -> Self {
-        self.log = log;
-        self
-    }
-
-    /// Sets where the server reports dropped datagrams and socket errors; the shared
-    /// [`Log::stderr`] unless set.
-    #[must_use]
-    pub fn reports(mut self, reports: Log) -> Self {
-        self.reports = reports;
-        self
-    }
-
-    /// Returns the address actually bound; bind port 0 and ask here for the port the OS picked.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.socket.local_addr()
-    }
-
-    /// Returns a handle that stops [`run`](UdpServer::run) from another thread.
-    pub fn stop_handle(&self) -> StopHandle {
-        self.stop.clone()
-    }
-
-    /// Answers datagrams until stopped, each with `Hello, ` + datagram + `!` to its sender: the
-    /// original's `while True: recvfrom` loop, as receive, decide, send.
-    ///
-    /// Three kinds of datagram get no answer (`verdict` says which), each reported at most once
-    /// a second: one from a port below 1024; one that is itself a greeting, which only another
-    /// greeting server sends, so two servers tricked into talking to each other stop at once;
-    /// and one whose reply would not fit in a datagram. Socket errors never end the loop.
-    pub fn run(self) -> io::Result<()> {
-        let mut buf = vec![0; RECV_BUFFER];
-        let mut reply = Vec::with_capacity(protocol::greeting_len(RECV_BUFFER));
-        let mut backoff = Backoff::default();
-        // One limiter per kind, so that "N more like it" counts lines of the kind it follows.
-        let mut recv_errors = RateLimited::new(Duration::from_secs(1));
-        let mut from_low_ports = RateLimited::new(Duration::from_secs(1));
-        let mut greetings = RateLimited::new(Duration::from_secs(1));
-        let mut send_errors = RateLimited::new(Duration::from_secs(1));
-        loop {
-            let received = self.socket.recv_from(&mut buf);
-            if self.stop.is_stopped() {
-                break;
-            }
-            let (n, peer) = match received {
-                Ok(received) => received,
-                Err(err) if err.kind() == ErrorKind::Interrupted => continue,
-                // An earlier reply's client had closed its port. Windows says so here, on the
-                // next receive (WSAECONNRESET); it is that client's business, not an error of
-                // the server, and nothing waits to be retried.
-                Err(err) if is_unreachable(&err) => continue,
-                Err(err) => {
-                    recv_errors.report(
-                        &self.reports,
-                        format_args!("failed to receive a datagram: {err}"),
-                    );
-                    thread::sleep(backoff.next_pause());
-                    continue;
-                }
-            };
-            backoff.reset();
-            let datagram = &buf[..n];
-            match verdict(datagram, peer) {
-                Verdict::Answer => {}
-                Verdict::FromLowPort => {
-                    from_low_ports.report(
-                        &self.reports,
-                        format_args!(
-                            "{peer}: dropped a datagram from a port below {LOWEST_PEER_PORT}"
-                        ),
-                    );
-                    continue;
-                }
-                Verdict::Greeting => {
-                    greetings.report(
-                        &self.reports,
-                        format_args!(
-                            "{peer}: dropped a datagram that is itself a greeting \
-                             (a reflection loop?)"
-                        ),
-                    );
-                    continue;
-                }
-            }
-            self.log.line(format_args!("Received from {peer}."));
-            reply.clear();
-            protocol::push_greeting(&mut reply, datagram, b"");
-            if let Err(err) = self.socket.send_to(&reply, peer) {
-                send_errors.report(
-                    &self.reports,
-                    format_args!("{peer}: dropped a reply of {} bytes: {err}", reply.len()),
-                );
-            }
-        }
-        self.log.flush();
-        self.reports.flush();
-        Ok(())
-    }
-}
-
-/// What the server does with a datagram.
-#[derive(Debug, PartialEq, Eq)]
-enum Verdict {
-    /// Greet it.
-    Answer,
-    /// Drop it: it comes from a system service's port, or claims to.
-    FromLowPort,
-    /// Drop it: it is itself a greeting, so its sender is another greeting server.
-    Greeting,
-}
-
-/// Decides whether the server answers `datagram` from `peer`: the rules that keep it out of
-/// reflection loops. Pure: no socket.
-fn verdict(datagram: &[u8], peer: SocketAddr) -> Verdict {
-    if peer.port() < LOWEST_PEER_PORT {
-        Verdict::FromLowPort
-    } else if protocol::is_greeting(datagram) {
-        Verdict::Greeting
-    } else {
-        Verdict::Answer
-    }
-}
 
 /// A client of the UDP greeting server.
 ///
@@ -247,8 +57,8 @@ impl UdpClient {
     /// # Errors
     ///
     /// A message saying why not: it is longer than [`MAX_NAME`](UdpClient::MAX_NAME), or shaped
-    /// like a greeting (`Hello, …!`), which the server never answers ([`UdpServer::run`] says
-    /// why).
+    /// like a greeting (`Hello, …!`), which the server never answers
+    /// ([`UdpServer::run`](crate::UdpServer::run) says why).
     pub fn check_name(name: &[u8]) -> Result<(), String> {
         if name.len() > Self::MAX_NAME {
             Err(format!(
@@ -418,15 +228,6 @@ fn judge(
     }
 }
 
-/// Returns true for the error an ICMP port unreachable becomes on a UDP socket: a refusal on
-/// Unix, a reset (`WSAECONNRESET`) on Windows.
-fn is_unreachable(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,28 +258,6 @@ mod tests {
         };
         assert_eq!(judged(b"Hello, Bob!", b"Hello, Ada!"), Arrival::Stray);
         assert_eq!(judged(b"Hello, Bob!", b"Hello, Bob!"), Arrival::Reply);
-    }
-
-    #[test]
-    fn only_a_name_from_a_service_port_or_shaped_like_a_greeting_is_dropped() {
-        let client = addr("127.0.0.1:50000");
-        assert_eq!(verdict(b"Michael", client), Verdict::Answer);
-        assert_eq!(verdict(b"", client), Verdict::Answer);
-        assert_eq!(verdict(b"Hello, Ada", client), Verdict::Answer);
-        assert_eq!(verdict(b"Hello, Ada!", client), Verdict::Greeting);
-        assert_eq!(
-            verdict(b"Michael", addr("127.0.0.1:53")),
-            Verdict::FromLowPort
-        );
-        assert_eq!(verdict(b"Michael", addr("127.0.0.1:1024")), Verdict::Answer);
-    }
-
-    #[test]
-    fn a_refusal_and_a_reset_both_mean_unreachable() {
-        assert!(is_unreachable(&ErrorKind::ConnectionRefused.into()));
-        assert!(is_unreachable(&ErrorKind::ConnectionReset.into()));
-        assert!(!is_unreachable(&ErrorKind::TimedOut.into()));
-        assert!(!is_unreachable(&ErrorKind::PermissionDenied.into()));
     }
 
     #[test]

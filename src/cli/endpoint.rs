@@ -1,0 +1,116 @@
+//! The host and port arguments, declared once for the four programs: where a server listens,
+//! or where a client connects, with the program's own default port.
+
+use clap::Args;
+
+use super::HOST;
+
+/// Where a server listens: `--host` and `-p/--port`, with `PORT` as the default port.
+pub type Listen<const PORT: u16> = Endpoint<PORT, true>;
+
+/// Where a client connects: `--host` and `-p/--port`, with `PORT` as the default port.
+pub type Connect<const PORT: u16> = Endpoint<PORT, false>;
+
+// The host and port of one program, for `#[command(flatten)]`; `LISTENS` picks the help text of
+// a server or of a client. (No doc comment: clap would take it for the program's own.)
+#[derive(Args, Debug, Clone)]
+pub struct Endpoint<const PORT: u16, const LISTENS: bool> {
+    #[arg(
+        long,
+        default_value = HOST,
+        value_parser = parse_host,
+        help = if LISTENS {
+            "Address to listen on: IPv4, IPv6 (::1) or a host name"
+        } else {
+            "Server to connect to: IPv4, IPv6 (::1) or a host name"
+        },
+    )]
+    pub host: String,
+    #[arg(
+        short,
+        long,
+        default_value_t = PORT,
+        help = if LISTENS { "Port to listen on; 0 takes any free port" } else { "Server port" },
+    )]
+    pub port: u16,
+}
+
+impl<const PORT: u16, const LISTENS: bool> Endpoint<PORT, LISTENS> {
+    /// Returns the host and port, to bind or connect to (`ToSocketAddrs` resolves them).
+    pub fn addr(&self) -> (&str, u16) {
+        (&self.host, self.port)
+    }
+
+    /// Returns the host and port as an address is written, for messages: `127.0.0.1:9999`,
+    /// `[::1]:9999`, `localhost:9999`.
+    pub fn shown(&self) -> String {
+        host_port(&self.host, self.port)
+    }
+}
+
+/// Parses a `--host` value: an IPv4 or IPv6 address or a host name, IPv6 also in the bracketed
+/// form copied from URLs (`[::1]`).
+///
+/// # Errors
+///
+/// A message for an empty value, unbalanced brackets, or a port in the host (`127.0.0.1:9999`,
+/// `[::1]:9999`), which goes in `--port` instead.
+fn parse_host(text: &str) -> Result<String, String> {
+    let host = match text.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((inside, "")) if inside.contains(':') => inside,
+            Some((_, after)) if after.starts_with(':') => return Err(port_in_host(text)),
+            _ => return Err(format!("'{text}' is not a host: a bracket is not closed")),
+        },
+        None => text,
+    };
+    if host.is_empty() {
+        return Err("a host cannot be empty".to_string());
+    }
+    // One colon is a host and a port; an IPv6 address has at least two.
+    if host.matches(':').count() == 1 {
+        return Err(port_in_host(text));
+    }
+    Ok(host.to_string())
+}
+
+fn port_in_host(text: &str) -> String {
+    format!("'{text}' holds a port: give the host alone and the port with --port")
+}
+
+/// Joins a host and a port the way they are written in an address: `127.0.0.1:9999`,
+/// `[::1]:9999`, `localhost:9999`.
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_hosts_get_brackets() {
+        assert_eq!(host_port("127.0.0.1", 9999), "127.0.0.1:9999");
+        assert_eq!(host_port("::1", 80), "[::1]:80");
+        assert_eq!(host_port("localhost", 8888), "localhost:8888");
+    }
+
+    #[test]
+    fn hosts_take_brackets_but_not_ports() {
+        assert_eq!(parse_host("127.0.0.1").unwrap(), "127.0.0.1");
+        assert_eq!(parse_host("::1").unwrap(), "::1");
+        assert_eq!(parse_host("[::1]").unwrap(), "::1");
+        assert_eq!(parse_host("localhost").unwrap(), "localhost");
+        for with_port in ["127.0.0.1:20020", "[::1]:20020", "localhost:80"] {
+            let err = parse_host(with_port).unwrap_err();
+            assert!(err.contains("--port"), "{with_port}: {err}");
+        }
+        for bad in ["", "[::1", "[]", "[localhost]"] {
+            assert!(parse_host(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Who gets a thread: the TCP server's admission policy. It owns the limit on live connections
+//! (kept below the process's open-file limit), the slots that count them, the spare descriptor
+//! that answers a client when none is left, the lingering close of a turned-away connection, and
+//! the rate-limited reports of everything it refuses. The accept loop calls it once per accept.
+
+use std::io::{self, ErrorKind, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use crate::backoff::Backoff;
+use crate::fdlimit::{self, Spare};
+use crate::linger::Lingerer;
+use crate::log::Log;
+use crate::protocol::BUSY;
+use crate::rate_limit::RateLimited;
+
+/// A connection let in: the stream, its peer, and its claim on the connection limit.
+#[derive(Debug)]
+pub(crate) struct Admitted {
+    pub(crate) stream: TcpStream,
+    pub(crate) peer: SocketAddr,
+    pub(crate) slot: Slot,
+}
+
+/// One live connection's claim on the connection limit, given back on drop.
+#[derive(Debug)]
+pub(crate) struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(live: &Arc<AtomicUsize>) -> Self {
+        live.fetch_add(1, Ordering::AcqRel);
+        Slot(Arc::clone(live))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Returns how many connections may be live at once: `wanted`, or less where the open-file
+/// limit would not leave a descriptor for each; then also that limit, when it lowered `wanted`.
+pub(crate) fn connections_allowed(wanted: usize) -> (usize, Option<usize>) {
+    let limit = fdlimit::open_file_limit();
+    let allowed = fdlimit::connections_allowed(wanted, limit);
+    (allowed, limit.filter(|_| allowed < wanted))
+}
+
+/// The admission policy: admits a connection while there is room, turns it away otherwise, and
+/// survives and reports the failures of `accept`.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    live: Arc<AtomicUsize>,
+    max: usize,
+    spare: Spare,
+    lingerer: Lingerer,
+    backoff: Backoff,
+    turned_away: RateLimited,
+    accept_errors: RateLimited,
+    reports: Log,
+}
+
+impl Admission {
+    /// Starts the policy for `wanted` live connections, lowered to what the open-file limit
+    /// allows, which is then said on `reports`.
+    pub(crate) fn start(wanted: usize, reports: Log) -> io::Result<Self> {
+        let (max, limit) = connections_allowed(wanted);
+        if let Some(limit) = limit {
+            reports.line(format_args!(
+                "the open-file limit ({limit}) allows {max} live connections, not {wanted}; \
+                 raise it with ulimit -n for more"
+            ));
+        }
+        Self::new(max, reports)
+    }
+
+    fn new(max: usize, reports: Log) -> io::Result<Self> {
+        Ok(Admission {
+            live: Arc::new(AtomicUsize::new(0)),
+            max,
+            spare: Spare::new(),
+            lingerer: Lingerer::start()?,
+            backoff: Backoff::default(),
+            turned_away: RateLimited::new(Duration::from_secs(1)),
+            accept_errors: RateLimited::new(Duration::from_secs(1)),
+            reports,
+        })
+    }
+
+    /// Decides on what `accept` on `listener` returned: the connection, to be served, or `None`
+    /// when it was turned away or `accept` failed (reported, and paused after, so a failure that
+    /// repeats at once is no busy loop).
+    pub(crate) fn admit(
+        &mut self,
+        accepted: io::Result<(TcpStream, SocketAddr)>,
+        listener: &TcpListener,
+    ) -> Option<Admitted> {
+        match accepted {
+            Ok((stream, peer)) => {
+                self.backoff.reset();
+                if self.live.load(Ordering::Acquire) < self.max {
+                    let slot = Slot::take(&self.live);
+                    return Some(Admitted { stream, peer, slot });
+                }
+                // The peer may have sent its name already; a plain close would then reset the
+                // connection, and the peer could lose the busy line.
+                self.lingerer.close(busy(stream));
+                let max = self.max;
+                self.report_turned_away(peer, format_args!("{max} connections are open"));
+            }
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(err) if fdlimit::is_out_of_descriptors(&err) && self.spare.is_held() => {
+                self.answer_with_spare(listener, &err);
+            }
+            Err(err) => {
+                self.spare.refill();
+                self.accept_errors.report(
+                    &self.reports,
+                    format_args!("failed to accept a connection: {err}"),
+                );
+                thread::sleep(self.backoff.next_pause());
+            }
+        }
+        None
+    }
+
+    /// Out of descriptors, the connection waiting in the kernel's queue is still answered: with
+    /// the spare descriptor, accepted, told busy, closed; then the spare is taken back.
+    fn answer_with_spare(&mut self, listener: &TcpListener, err: &io::Error) {
+        if let Ok((stream, peer)) = self.spare.accept(listener) {
+            drop(busy(stream));
+            self.report_turned_away(peer, format_args!("out of file descriptors ({err})"));
+        }
+        self.spare.refill();
+    }
+
+    fn report_turned_away(&mut self, peer: SocketAddr, why: std::fmt::Arguments<'_>) {
+        self.turned_away
+            .report(&self.reports, format_args!("{peer}: turned away, {why}"));
+    }
+}
+
+/// Tells a connection it is turned away, without waiting: a fresh socket's send buffer is empty,
+/// so the short busy line cannot block.
+fn busy(mut stream: TcpStream) -> TcpStream {
+    let _ = stream.write_all(BUSY);
+    stream
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::tests::Tap;
+    use std::io::Read;
+    use std::sync::mpsc;
+
+    const TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// A listener with a policy for `max` connections whose reports arrive on the receiver.
+    fn policy(max: usize) -> io::Result<(TcpListener, Admission, mpsc::Receiver<Vec<u8>>)> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let (tx, rx) = mpsc::channel();
+        let admission = Admission::new(max, Log::to_writer(Tap(tx)))?;
+        Ok((listener, admission, rx))
+    }
+
+    fn client(listener: &TcpListener) -> io::Result<TcpStream> {
+        let stream = TcpStream::connect(listener.local_addr()?)?;
+        stream.set_read_timeout(Some(TIMEOUT))?;
+        Ok(stream)
+    }
+
+    fn report(rx: &mpsc::Receiver<Vec<u8>>) -> String {
+        let line = rx.recv_timeout(TIMEOUT).expect("a report");
+        String::from_utf8(line).expect("reports are text")
+    }
+
+    #[test]
+    fn connections_past_the_limit_are_told_busy_until_a_slot_frees() -> io::Result<()> {
+        let (listener, mut admission, reports) = policy(1)?;
+        let _first = client(&listener)?;
+        let admitted = admission.admit(listener.accept(), &listener);
+        let admitted = admitted.expect("the first connection fits");
+        let mut second = client(&listener)?;
+        assert!(admission.admit(listener.accept(), &listener).is_none());
+        let mut reply = Vec::new();
+        second.read_to_end(&mut reply)?;
+        assert_eq!(reply, BUSY);
+        let peer = second.local_addr()?;
+        let line = format!("{peer}: turned away, 1 connections are open\n");
+        assert_eq!(report(&reports), line);
+        drop(admitted);
+        let _third = client(&listener)?;
+        assert!(admission.admit(listener.accept(), &listener).is_some());
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn out_of_descriptors_the_spare_answers_busy() -> io::Result<()> {
+        let (listener, mut admission, reports) = policy(10)?;
+        let mut waiting = client(&listener)?;
+        let emfile = io::Error::from_raw_os_error(24);
+        let shown = emfile.to_string();
+        assert!(admission.admit(Err(emfile), &listener).is_none());
+        let mut reply = Vec::new();
+        waiting.read_to_end(&mut reply)?;
+        assert_eq!(reply, BUSY);
+        let peer = waiting.local_addr()?;
+        let line = format!("{peer}: turned away, out of file descriptors ({shown})\n");
+        assert_eq!(report(&reports), line);
+        assert!(admission.spare.is_held(), "the spare was not taken back");
+        Ok(())
+    }
+
+    #[test]
+    fn other_accept_failures_are_reported_and_survived() -> io::Result<()> {
+        let (listener, mut admission, reports) = policy(10)?;
+        let aborted = io::Error::from(ErrorKind::ConnectionAborted);
+        let shown = aborted.to_string();
+        assert!(admission.admit(Err(aborted), &listener).is_none());
+        assert_eq!(
+            report(&reports),
+            format!("failed to accept a connection: {shown}\n")
+        );
+        let _client = client(&listener)?;
+        assert!(admission.admit(listener.accept(), &listener).is_some());
+        Ok(())
+    }
+}

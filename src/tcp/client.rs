@@ -1,0 +1,182 @@
+//! The TCP client: the original's `SocketTcpClient.py`, made to check every reply. It connects
+//! and checks the welcome, sends each name bare as the original does, and reads until the whole
+//! greeting has come, however the network split it, failing with one clear error otherwise.
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use crate::addr::first_that_works;
+use crate::duration::Dur;
+use crate::framer::READ_SIZE;
+use crate::protocol::{self, EXIT, Shown, WELCOME};
+
+/// A client of the TCP greeting server that sends names bare, as the original client does.
+#[derive(Debug)]
+pub struct TcpClient {
+    stream: TcpStream,
+    peer: SocketAddr,
+    timeout: Duration,
+    buf: Vec<u8>,
+}
+
+impl TcpClient {
+    /// The limit on connecting and on each reply that the `tcp-client` binary uses unless told
+    /// otherwise (`--timeout`).
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// The longest name the client sends: the server takes one read of up to this many bytes
+    /// (8 KiB) as one message, so a longer name would come back as two replies.
+    pub const MAX_NAME: usize = READ_SIZE;
+
+    /// Checks that `name` can be sent bare over TCP and come back as one reply.
+    ///
+    /// # Errors
+    ///
+    /// A message saying why not: it is empty (nothing would be sent), longer than
+    /// [`MAX_NAME`](TcpClient::MAX_NAME), holds a newline (which would switch the server to line
+    /// mode), or is the exit word.
+    pub fn check_name(name: &[u8]) -> Result<(), String> {
+        if name.is_empty() {
+            Err("a name cannot be empty".to_string())
+        } else if name.len() > Self::MAX_NAME {
+            Err(format!(
+                "a name cannot be longer than {} bytes, the most the server reads as one \
+                 message: {}",
+                Self::MAX_NAME,
+                Shown(name)
+            ))
+        } else if name.contains(&b'\n') {
+            Err(format!("a name cannot hold a newline: {}", Shown(name)))
+        } else if name == EXIT {
+            Err(format!("{} is the exit word, not a name", Shown(name)))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Connects to `addr` and reads the welcome, checking that it is `Welcome!`.
+    ///
+    /// `timeout` bounds the connect (per address `addr` resolves to, IPv4 first) and each reply
+    /// from then on.
+    ///
+    /// # Errors
+    ///
+    /// The last connect failure, a timeout, or `InvalidData` if the server's first words are not
+    /// `Welcome!`.
+    pub fn connect(addr: impl ToSocketAddrs, timeout: Duration) -> io::Result<Self> {
+        let (stream, peer) = first_that_works(addr, |peer| {
+            Ok((TcpStream::connect_timeout(&peer, timeout)?, peer))
+        })?;
+        stream.set_nodelay(true)?;
+        stream.set_write_timeout(Some(timeout))?;
+        let mut client = TcpClient {
+            stream,
+            peer,
+            timeout,
+            buf: Vec::new(),
+        };
+        client.read_reply(WELCOME)?;
+        Ok(client)
+    }
+
+    /// Returns the server's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Sends `name` and returns the whole reply, `Hello, NAME!`, however many reads it takes.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a name [`check_name`](TcpClient::check_name) refuses; a timeout;
+    /// `UnexpectedEof` if the server hangs up first; `InvalidData` if the reply is not the
+    /// greeting for `name`.
+    pub fn greet(&mut self, name: &[u8]) -> io::Result<Vec<u8>> {
+        Self::check_name(name).map_err(|msg| io::Error::new(ErrorKind::InvalidInput, msg))?;
+        self.stream.write_all(name).map_err(|err| self.timed(err))?;
+        self.read_reply(&protocol::greeting(name))
+    }
+
+    /// Sends the exit word and closes the connection.
+    pub fn exit(mut self) -> io::Result<()> {
+        self.stream.write_all(EXIT).map_err(|err| self.timed(err))
+    }
+
+    /// Reads until `expected` has arrived whole, failing as soon as the bytes differ from it.
+    ///
+    /// Each reply gets the whole timeout, however the one before it was split.
+    fn read_reply(&mut self, expected: &[u8]) -> io::Result<Vec<u8>> {
+        // A timeout too large for the clock means no deadline at all, not a panic.
+        let deadline = Instant::now().checked_add(self.timeout);
+        self.stream.set_read_timeout(Some(self.timeout))?;
+        self.buf.clear();
+        // Room for one byte more than expected, so a longer reply shows up as a mismatch.
+        self.buf.resize(expected.len() + 1, 0);
+        let mut got = 0;
+        loop {
+            let n = match self.stream.read(&mut self.buf[got..]) {
+                Ok(n) => n,
+                Err(err) if err.kind() == ErrorKind::Interrupted => continue,
+                Err(err) => return Err(self.timed(err)),
+            };
+            got += n;
+            let arrived = &self.buf[..got];
+            if n == 0 {
+                let what = if got == 0 {
+                    "closed the connection".to_string()
+                } else {
+                    format!("closed the connection after {}", Shown(arrived))
+                };
+                return Err(io::Error::new(ErrorKind::UnexpectedEof, what));
+            }
+            if !expected.starts_with(arrived) {
+                return Err(self.unexpected(expected, got));
+            }
+            if got == expected.len() {
+                return Ok(arrived.to_vec());
+            }
+            // The rest of the reply gets what is left of this reply's window, not a new one.
+            if let Some(deadline) = deadline {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(self.timed(ErrorKind::TimedOut.into()));
+                }
+                self.stream.set_read_timeout(Some(left))?;
+            }
+        }
+    }
+
+    /// Builds the error for a reply that is not `expected`, after a short look for the rest of it.
+    fn unexpected(&mut self, expected: &[u8], mut got: usize) -> io::Error {
+        const SHOWN: usize = 80;
+        if got < SHOWN {
+            self.buf.resize(SHOWN, 0);
+            let _ = self
+                .stream
+                .set_read_timeout(Some(Duration::from_millis(50)));
+            if let Ok(n) = self.stream.read(&mut self.buf[got..]) {
+                got += n;
+            }
+        }
+        io::Error::new(
+            ErrorKind::InvalidData,
+            format!(
+                "expected {} but got {}",
+                Shown(expected),
+                Shown(&self.buf[..got])
+            ),
+        )
+    }
+
+    /// Turns a socket timeout (`WouldBlock` on Unix) into an error that names the limit.
+    fn timed(&self, err: io::Error) -> io::Error {
+        match err.kind() {
+            ErrorKind::WouldBlock | ErrorKind::TimedOut => io::Error::new(
+                ErrorKind::TimedOut,
+                format!("no answer within {}", Dur(self.timeout)),
+            ),
+            _ => err,
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The TCP server: a bound listener, its settings, and the accept loop of the original's
+//! `while True: sock, addr = s.accept()`, which admits each connection (or turns it away) and
+//! hands it over to a thread of its own.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::mpsc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use super::admission::{Admission, Admitted, connections_allowed};
+use super::connection::{ConnectionConfig, serve};
+use crate::addr::first_that_works;
+use crate::log::Log;
+use crate::rate_limit::RateLimited;
+use crate::stop::{Poke, StopHandle};
+
+/// The stack each connection thread gets. The handler's frames are small and its buffers live on
+/// the heap, so a small stack lets thousands of idle connections fit in little memory.
+const CONNECTION_STACK_SIZE: usize = 64 * 1024;
+
+/// A TCP greeting server: a bound listener, ready to [`run`](TcpServer::run).
+#[derive(Debug)]
+pub struct TcpServer {
+    listener: TcpListener,
+    stop: StopHandle,
+    config: ConnectionConfig,
+    max_connections: usize,
+    log: Log,
+    reports: Log,
+    /// Whether the descriptor table has room for the connection limit already.
+    reserved: bool,
+}
+
+impl TcpServer {
+    /// The limit on live connections unless [`max_connections`](TcpServer::max_connections)
+    /// sets another.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+    /// How long a connection may stay idle unless [`idle_timeout`](TcpServer::idle_timeout) sets
+    /// another.
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+    /// Binds a TCP listener to `addr`, trying each address it resolves to in turn, IPv4 first
+    /// (so `localhost` means 127.0.0.1 wherever the resolver puts `::1` first).
+    ///
+    /// The server starts with the defaults: no delay, a 5-minute idle timeout, at most 1,024 live
+    /// connections, a quiet log, and reports on stderr.
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Self> {
+        let listener = first_that_works(addr, TcpListener::bind)?;
+        let stop = StopHandle::new(listener.local_addr()?, Poke::Connect);
+        Ok(TcpServer {
+            listener,
+            stop,
+            config: ConnectionConfig {
+                delay: Duration::ZERO,
+                idle_timeout: Some(Self::DEFAULT_IDLE_TIMEOUT),
+            },
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            log: Log::quiet(),
+            reports: Log::stderr(),
+            reserved: false,
+        })
+    }
+
+    /// Sets the pause before each reply (the original's `time.sleep(1)` is `1s`).
+    #[must_use]
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.config.delay = delay;
+        self
+    }
+
+    /// Sets how long a connection may stay idle; `None` for no limit.
+    #[must_use]
+    pub fn idle_timeout(mut self, idle_timeout: Option<Duration>) -> Self {
+        self.config.idle_timeout = idle_timeout;
+        self
+    }
+
+    /// Sets how many connections may be live at once; further ones are turned away.
+    ///
+    /// Where the process's open-file limit would not leave a descriptor for each, `run` lowers
+    /// it and says so on the reports log.
+    #[must_use]
+    pub fn max_connections(mut self, max_connections: usize) -> Self {
+        self.max_connections = max_connections;
+        self
+    }
+
+    /// Sets where the per-connection lines (`Accept new connection from …`) go.
+    #[must_use]
+    pub fn log(mut self, log: Log) -> Self {
+        self.log = log;
+        self
+    }
+
+    /// Sets where the server reports failures and refusals (`IP:PORT: idle for 5m, closed`);
+    /// the shared [`Log::stderr`] unless set.
+    #[must_use]
+    pub fn reports(mut self, reports: Log) -> Self {
+        self.reports = reports;
+        self
+    }
+
+    /// Returns the address actually bound; bind port 0 and ask here for the port the OS picked.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Returns a handle that stops [`run`](TcpServer::run) from another thread.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
+    /// Makes room in the process's descriptor table for as many connections as may be live, now
+    /// (on Linux; elsewhere it does nothing).
+    ///
+    /// Linux grows a descriptor table by doubling, and once threads share the table each growth
+    /// waits for an RCU grace period, milliseconds in which nothing is accepted: long enough for
+    /// a burst of connects to overflow the listen queue (128 deep in std), where connections can
+    /// hang unanswered. Growing it once, while the process has one thread, takes that stall out
+    /// of serving. [`run`](TcpServer::run) does it first thing if it has not been done; call it
+    /// before anything starts a thread (the first line to a [`Log`] starts one), and before
+    /// telling clients the server is there, as the `tcp-server` binary does.
+    pub fn reserve_descriptors(&mut self) {
+        #[cfg(target_os = "linux")]
+        reserve_descriptors(&self.listener, connections_allowed(self.max_connections).0);
+        self.reserved = true;
+    }
+
+    /// Accepts connections until stopped, each served on a thread of its own: the original's
+    /// `while True: accept()` loop.
+    ///
+    /// It does not join the connection threads: each one ends when its client sends the exit
+    /// word, hangs up or goes idle, also after `run` has returned. Failures of one connection, of
+    /// `accept` or of a thread spawn are reported and never end the loop.
+    pub fn run(mut self) -> io::Result<()> {
+        if !self.reserved {
+            self.reserve_descriptors();
+        }
+        let mut admission = Admission::start(self.max_connections, self.reports.clone())?;
+        let spawner = Spawner::start(self.config, self.log.clone(), self.reports.clone())?;
+        loop {
+            let accepted = self.listener.accept(); // sock, addr = s.accept()
+            if self.stop.is_stopped() {
+                break;
+            }
+            if let Some(admitted) = admission.admit(accepted, &self.listener) {
+                if spawner.hand_over(admitted).is_err() {
+                    break;
+                }
+            }
+        }
+        spawner.finish()?;
+        self.log.flush();
+        self.reports.flush();
+        Ok(())
+    }
+}
+
+/// Opens throwaway descriptors for `connections` and some headroom and closes them again, so
+/// that the table has room for them ([`TcpServer::reserve_descriptors`] says why). The table
+/// never shrinks, and this stops at the first failure (the open-file limit). Other systems grow
+/// their tables differently, and there this would only slow the start down.
+#[cfg(target_os = "linux")]
+fn reserve_descriptors(listener: &TcpListener, connections: usize) {
+    // The listener, stdio, the logs, a stop poke, connections being turned away.
+    const HEADROOM: usize = 64;
+    // The table costs 8 bytes a descriptor; past a million, the limit is elsewhere.
+    const MOST: usize = 1 << 20;
+    let wanted = connections.saturating_add(HEADROOM).min(MOST);
+    let mut throwaway = Vec::new();
+    while throwaway.len() < wanted {
+        match listener.try_clone() {
+            Ok(dup) => throwaway.push(dup),
+            Err(_) => break,
+        }
+    }
+}
+
+/// The thread that gives each admitted connection a thread of its own: the original's
+/// `threading.Thread(target=tcplink, args=(sock, addr)).start()`.
+///
+/// Spawning a thread costs far more than accepting. Handing the spawn to this helper keeps the
+/// accept loop fast enough to drain the kernel's queue (128 deep in std) during a burst of
+/// connects; a connection waits in our queue instead, already established.
+struct Spawner {
+    handoff: mpsc::SyncSender<Admitted>,
+    thread: JoinHandle<()>,
+}
+
+impl Spawner {
+    fn start(config: ConnectionConfig, log: Log, reports: Log) -> io::Result<Self> {
+        let (handoff, admitted) = mpsc::sync_channel(4096);
+        let thread = thread::Builder::new()
+            .name("spawner".into())
+            .spawn(move || spawn_connections(admitted, config, log, reports))?;
+        Ok(Spawner { handoff, thread })
+    }
+
+    /// Queues `admitted` for its thread; fails only if the spawner has ended.
+    fn hand_over(&self, admitted: Admitted) -> Result<(), mpsc::SendError<Admitted>> {
+        self.handoff.send(admitted)
+    }
+
+    /// Lets the spawner finish the queue and end, and waits for it.
+    fn finish(self) -> io::Result<()> {
+        drop(self.handoff);
+        self.thread
+            .join()
+            .map_err(|_| io::Error::other("the connection spawner panicked"))
+    }
+}
+
+fn spawn_connections(
+    admitted: mpsc::Receiver<Admitted>,
+    config: ConnectionConfig,
+    log: Log,
+    reports: Log,
+) {
+    let mut failures = RateLimited::new(Duration::from_secs(1));
+    for connection in admitted {
+        let peer = connection.peer;
+        let (log, its_reports) = (log.clone(), reports.clone());
+        let spawned = thread::Builder::new()
+            .stack_size(CONNECTION_STACK_SIZE)
+            .spawn(move || serve(connection, &config, &log, &its_reports));
+        if let Err(err) = spawned {
+            failures.report(
+                &reports,
+                format_args!("{peer}: cannot start a thread: {err}"),
+            );
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! The UDP server: a bound socket, and the loop of the original's `while True: recvfrom`, as
+//! receive, decide, send.
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+
+use super::RECV_BUFFER;
+use super::drops::{Drops, verdict};
+use crate::addr::first_that_works;
+use crate::log::Log;
+use crate::protocol;
+use crate::stop::{Poke, StopHandle};
+
+/// A UDP greeting server: a bound socket, ready to [`run`](UdpServer::run).
+#[derive(Debug)]
+pub struct UdpServer {
+    socket: UdpSocket,
+    stop: StopHandle,
+    log: Log,
+    reports: Log,
+}
+
+impl UdpServer {
+    /// Binds a UDP socket to `addr`, trying each address it resolves to in turn, IPv4 first
+    /// (so `localhost` means 127.0.0.1 wherever the resolver puts `::1` first).
+    ///
+    /// The server starts with a quiet log.
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Self> {
+        let socket = first_that_works(addr, UdpSocket::bind)?;
+        let stop = StopHandle::new(socket.local_addr()?, Poke::Datagram);
+        Ok(UdpServer {
+            socket,
+            stop,
+            log: Log::quiet(),
+            reports: Log::stderr(),
+        })
+    }
+
+    /// Sets where the per-datagram lines (`Received from …`) go.
+    #[must_use]
+    pub fn log(mut self, log: Log) -> Self {
+        self.log = log;
+        self
+    }
+
+    /// Sets where the server reports dropped datagrams and socket errors; the shared
+    /// [`Log::stderr`] unless set.
+    #[must_use]
+    pub fn reports(mut self, reports: Log) -> Self {
+        self.reports = reports;
+        self
+    }
+
+    /// Returns the address actually bound; bind port 0 and ask here for the port the OS picked.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// Returns a handle that stops [`run`](UdpServer::run) from another thread.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
+    /// Answers datagrams until stopped, each with `Hello, ` + datagram + `!` to its sender: the
+    /// original's `while True: recvfrom` loop, as receive, decide, send.
+    ///
+    /// Three kinds of datagram get no answer (`verdict` says which), each reported at most once
+    /// a second: one from a port below 1024; one that is itself a greeting, which only another
+    /// greeting server sends, so two servers tricked into talking to each other stop at once;
+    /// and one whose reply would not fit in a datagram. Socket errors never end the loop.
+    pub fn run(self) -> io::Result<()> {
+        let mut buf = vec![0; RECV_BUFFER];
+        let mut reply = Vec::with_capacity(protocol::greeting_len(RECV_BUFFER));
+        let mut drops = Drops::new(self.reports.clone());
+        loop {
+            let received = self.socket.recv_from(&mut buf); // data, addr = s.recvfrom(1024)
+            if self.stop.is_stopped() {
+                break;
+            }
+            let Some((n, peer)) = drops.received(received) else {
+                continue;
+            };
+            let datagram = &buf[..n];
+            if let Err(refusal) = verdict(datagram, peer) {
+                drops.refused(refusal, peer);
+                continue;
+            }
+            self.log.line(format_args!("Received from {peer}."));
+            reply.clear();
+            protocol::push_greeting(&mut reply, datagram, b"");
+            if let Err(err) = self.socket.send_to(&reply, peer) {
+                drops.unsent(peer, reply.len(), &err);
+            }
+        }
+        self.log.flush();
+        self.reports.flush();
+        Ok(())
+    }
+}
