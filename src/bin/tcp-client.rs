@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use greeting::TcpClient;
-use greeting::cli::{self, Connect, Dur};
+use greeting::cli::{self, Dur, Endpoint, Program};
 use greeting::protocol::{EXIT, WELCOME};
 
 /// Greets names over TCP, like the tutorial's SocketTcpClient.py.
@@ -15,7 +15,7 @@ use greeting::protocol::{EXIT, WELCOME};
 #[command(name = "tcp-client", version)]
 struct Args {
     #[command(flatten)]
-    to: Connect<{ cli::TCP_PORT }>,
+    to: Endpoint,
     /// Limit on connecting and on each reply
     #[arg(long, default_value_t = Dur(TcpClient::DEFAULT_TIMEOUT), value_parser = Dur::positive)]
     timeout: Dur,
@@ -28,9 +28,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    cli::check_names::<Args>(&args.names, TcpClient::check_name);
-    cli::exit_code("tcp-client", run(args))
+    cli::exit_code(Program::TcpClient, run(cli::parse(Program::TcpClient)))
 }
 
 fn run(args: Args) -> anyhow::Result<()> {

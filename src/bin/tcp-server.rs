@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use greeting::cli::{self, Dur, Listen};
+use greeting::cli::{self, Dur, Endpoint, Program};
 use greeting::{Log, TcpServer};
 
 /// Serves the greeting protocol over TCP, like the tutorial's SocketTcpServer.py.
@@ -14,7 +14,7 @@ use greeting::{Log, TcpServer};
 #[command(name = "tcp-server", version)]
 struct Args {
     #[command(flatten)]
-    at: Listen<{ cli::TCP_PORT }>,
+    at: Endpoint,
     /// Pause before each reply (1s paces it like the original)
     #[arg(long, default_value_t = Dur(Duration::ZERO))]
     delay: Dur,
@@ -31,7 +31,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    cli::exit_code("tcp-server", run(Args::parse()))
+    cli::exit_code(Program::TcpServer, run(cli::parse(Program::TcpServer)))
 }
 
 fn run(args: Args) -> anyhow::Result<()> {

@@ -7,14 +7,14 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use greeting::UdpClient;
-use greeting::cli::{self, Connect, Dur};
+use greeting::cli::{self, Dur, Endpoint, Program};
 
 /// Greets names over UDP, like the tutorial's SocketUdpClient.py.
 #[derive(Parser)]
 #[command(name = "udp-client", version)]
 struct Args {
     #[command(flatten)]
-    to: Connect<{ cli::UDP_PORT }>,
+    to: Endpoint,
     /// How long to wait for each reply before sending the name again
     #[arg(long, default_value_t = Dur(UdpClient::DEFAULT_TIMEOUT), value_parser = Dur::positive)]
     timeout: Dur,
@@ -30,9 +30,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    cli::check_names::<Args>(&args.names, UdpClient::check_name);
-    cli::exit_code("udp-client", run(args))
+    cli::exit_code(Program::UdpClient, run(cli::parse(Program::UdpClient)))
 }
 
 fn run(args: Args) -> anyhow::Result<()> {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use greeting::cli::{self, Listen};
+use greeting::cli::{self, Endpoint, Program};
 use greeting::{Log, UdpServer};
 
 /// Serves the greeting protocol over UDP, like the tutorial's SocketUdpServer.py.
@@ -13,14 +13,14 @@ use greeting::{Log, UdpServer};
 #[command(name = "udp-server", version)]
 struct Args {
     #[command(flatten)]
-    at: Listen<{ cli::UDP_PORT }>,
+    at: Endpoint,
     /// Leave out the per-datagram lines
     #[arg(short, long)]
     quiet: bool,
 }
 
 fn main() -> ExitCode {
-    cli::exit_code("udp-server", run(Args::parse()))
+    cli::exit_code(Program::UdpServer, run(cli::parse(Program::UdpServer)))
 }
 
 fn run(args: Args) -> anyhow::Result<()> {

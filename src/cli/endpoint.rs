@@ -1,41 +1,23 @@
-//! The host and port arguments, declared once for the four programs: where a server listens,
-//! or where a client connects, with the program's own default port.
+//! The host and port arguments, declared once for the four programs. What they mean and
+//! default to differs by program (a server listens there, a client sends there), and
+//! [`parse`](super::parse) fills that in from the [`Program`](super::Program).
 
 use clap::Args;
 
 use super::HOST;
 
-/// Where a server listens: `--host` and `-p/--port`, with `PORT` as the default port.
-pub type Listen<const PORT: u16> = Endpoint<PORT, true>;
-
-/// Where a client connects: `--host` and `-p/--port`, with `PORT` as the default port.
-pub type Connect<const PORT: u16> = Endpoint<PORT, false>;
-
-// The host and port of one program, for `#[command(flatten)]`; `LISTENS` picks the help text of
-// a server or of a client. (No doc comment: clap would take it for the program's own.)
+// The host and port of one program, for `#[command(flatten)]`. (No doc comment: clap would take
+// it for the program's own.)
 #[derive(Args, Debug, Clone)]
-pub struct Endpoint<const PORT: u16, const LISTENS: bool> {
-    #[arg(
-        long,
-        default_value = HOST,
-        value_parser = parse_host,
-        help = if LISTENS {
-            "Address to listen on: IPv4, IPv6 (::1) or a host name"
-        } else {
-            "Server to connect to: IPv4, IPv6 (::1) or a host name"
-        },
-    )]
+pub struct Endpoint {
+    #[arg(long, default_value = HOST, value_parser = parse_host)]
     pub host: String,
-    #[arg(
-        short,
-        long,
-        default_value_t = PORT,
-        help = if LISTENS { "Port to listen on; 0 takes any free port" } else { "Server port" },
-    )]
+    // Its default is the program's; `parse` sets it.
+    #[arg(short, long)]
     pub port: u16,
 }
 
-impl<const PORT: u16, const LISTENS: bool> Endpoint<PORT, LISTENS> {
+impl Endpoint {
     /// Returns the host and port, to bind or connect to (`ToSocketAddrs` resolves them).
     pub fn addr(&self) -> (&str, u16) {
         (&self.host, self.port)
@@ -55,7 +37,7 @@ impl<const PORT: u16, const LISTENS: bool> Endpoint<PORT, LISTENS> {
 ///
 /// A message for an empty value, unbalanced brackets, or a port in the host (`127.0.0.1:9999`,
 /// `[::1]:9999`), which goes in `--port` instead.
-fn parse_host(text: &str) -> Result<String, String> {
+pub(super) fn parse_host(text: &str) -> Result<String, String> {
     let host = match text.strip_prefix('[') {
         Some(rest) => match rest.split_once(']') {
             Some((inside, "")) if inside.contains(':') => inside,

@@ -14,48 +14,119 @@ use std::fmt::Display;
 use std::io::{self, Write};
 use std::process::ExitCode;
 
+use clap::Parser;
+
 pub use crate::duration::Dur;
-pub use endpoint::{Connect, Endpoint, Listen};
+pub use endpoint::Endpoint;
 pub use names::{for_each_name, shown_name};
 
-use crate::Log;
+use crate::{Log, TcpClient, UdpClient};
 
 /// The host the tutorial's programs use.
-pub const HOST: &str = "127.0.0.1";
+const HOST: &str = "127.0.0.1";
 
-/// The tutorial's TCP port.
-pub const TCP_PORT: u16 = 9999;
+/// The check a client makes of a name before sending it.
+type NameCheck = fn(&[u8]) -> Result<(), String>;
 
-/// The tutorial's UDP port.
-pub const UDP_PORT: u16 = 8888;
+/// One of the four programs: what its `--host` and `--port` mean and default to, and which names
+/// it can send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Program {
+    /// `tcp-server`
+    TcpServer,
+    /// `tcp-client`
+    TcpClient,
+    /// `udp-server`
+    UdpServer,
+    /// `udp-client`
+    UdpClient,
+}
 
-/// Turns what a binary's `run` returned into its exit code: 0, or 1 after one line on stderr,
-/// `PROGRAM: what failed: why` (the error shown with `{:#}`, so an `anyhow` chain stays on one
-/// line and no backtrace is printed, whatever `RUST_BACKTRACE` says).
-pub fn exit_code(program: &str, result: Result<(), impl Display>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            let stderr = Log::stderr();
-            stderr.line(format_args!("{program}: {err:#}"));
-            // The process ends next: the line must be out first.
-            stderr.flush();
-            ExitCode::FAILURE
+impl Program {
+    /// The program's name, as its messages begin.
+    pub fn name(self) -> &'static str {
+        match self {
+            Program::TcpServer => "tcp-server",
+            Program::TcpClient => "tcp-client",
+            Program::UdpServer => "udp-server",
+            Program::UdpClient => "udp-client",
+        }
+    }
+
+    /// The tutorial's port for the program's protocol.
+    fn default_port(self) -> &'static str {
+        match self {
+            Program::TcpServer | Program::TcpClient => "9999",
+            Program::UdpServer | Program::UdpClient => "8888",
+        }
+    }
+
+    fn host_help(self) -> &'static str {
+        match self {
+            Program::TcpServer | Program::UdpServer => {
+                "Address to listen on: IPv4, IPv6 (::1) or a host name"
+            }
+            Program::TcpClient => "Server to connect to: IPv4, IPv6 (::1) or a host name",
+            Program::UdpClient => "Server to send to: IPv4, IPv6 (::1) or a host name",
+        }
+    }
+
+    fn port_help(self) -> &'static str {
+        match self {
+            Program::TcpServer | Program::UdpServer => "Port to listen on; 0 takes any free port",
+            Program::TcpClient | Program::UdpClient => "Server port",
+        }
+    }
+
+    /// The check a name given as an argument must pass: the client's own.
+    fn check_name(self) -> Option<NameCheck> {
+        match self {
+            Program::TcpClient => Some(TcpClient::check_name),
+            Program::UdpClient => Some(UdpClient::check_name),
+            Program::TcpServer | Program::UdpServer => None,
         }
     }
 }
 
-/// Checks each name given as an argument with `check`, and ends the program with clap's usage
-/// error (exit 2) for the first it refuses, as for any other bad argument.
-pub fn check_names<A: clap::CommandFactory>(
-    names: &[OsString],
-    check: fn(&[u8]) -> Result<(), String>,
-) {
-    for name in names {
-        if let Err(msg) = check(name.as_encoded_bytes()) {
-            A::command()
-                .error(clap::error::ErrorKind::InvalidValue, msg)
-                .exit();
+/// Parses the command line of `program` into its arguments `A`, which flatten an [`Endpoint`]
+/// and, for a client, hold its names as `names`.
+///
+/// It ends the program with clap's usage error (exit 2) for a bad argument, a name the client
+/// refuses among them.
+pub fn parse<A: Parser>(program: Program) -> A {
+    let mut command = A::command()
+        .mut_arg("host", |host| host.help(program.host_help()))
+        .mut_arg("port", |port| {
+            port.help(program.port_help())
+                .required(false)
+                .default_value(program.default_port())
+        });
+    let matches = command.get_matches_mut();
+    if let Some(check) = program.check_name() {
+        let names = matches.get_many::<OsString>("names").into_iter().flatten();
+        for name in names {
+            if let Err(msg) = check(name.as_encoded_bytes()) {
+                command
+                    .error(clap::error::ErrorKind::InvalidValue, msg)
+                    .exit();
+            }
+        }
+    }
+    A::from_arg_matches(&matches).unwrap_or_else(|err| err.format(&mut command).exit())
+}
+
+/// Turns what a binary's `run` returned into its exit code: 0, or 1 after one line on stderr,
+/// `PROGRAM: what failed: why` (the error shown with `{:#}`, so an `anyhow` chain stays on one
+/// line and no backtrace is printed, whatever `RUST_BACKTRACE` says).
+pub fn exit_code(program: Program, result: Result<(), impl Display>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let stderr = Log::stderr();
+            stderr.line(format_args!("{}: {err:#}", program.name()));
+            // The process ends next: the line must be out first.
+            stderr.flush();
+            ExitCode::FAILURE
         }
     }
 }
@@ -81,6 +152,18 @@ pub fn print_line(out: &mut impl Write, bytes: &[u8]) -> io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_ports_are_the_tutorials() {
+        for (program, port) in [
+            (Program::TcpServer, 9999),
+            (Program::TcpClient, 9999),
+            (Program::UdpServer, 8888),
+            (Program::UdpClient, 8888),
+        ] {
+            assert_eq!(program.default_port().parse::<u16>(), Ok(port));
+        }
+    }
 
     struct ClosedPipe;
 

@@ -60,7 +60,7 @@ fn names(mut input: impl BufRead, longest: usize) -> impl Iterator<Item = io::Re
     })
 }
 
-/// Calls `greet` with each name in turn, from standard input (as [`names`] reads it, up to
+/// Calls `greet` with each name in turn, from standard input (as `names` reads it, up to
 /// `longest` bytes a name) when `from_stdin` is set, else from `args`, until `greet` returns
 /// false or fails.
 ///

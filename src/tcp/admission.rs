@@ -30,7 +30,8 @@ pub(crate) struct Admitted {
 pub(crate) struct Slot(Arc<AtomicUsize>);
 
 impl Slot {
-    fn take(live: &Arc<AtomicUsize>) -> Self {
+    /// Counts one more live connection in `live`, until the slot is dropped.
+    pub(crate) fn take(live: &Arc<AtomicUsize>) -> Self {
         live.fetch_add(1, Ordering::AcqRel);
         Slot(Arc::clone(live))
     }
@@ -44,7 +45,7 @@ impl Drop for Slot {
 
 /// Returns how many connections may be live at once: `wanted`, or less where the open-file
 /// limit would not leave a descriptor for each; then also that limit, when it lowered `wanted`.
-pub(crate) fn connections_allowed(wanted: usize) -> (usize, Option<usize>) {
+pub(crate) fn connection_limit(wanted: usize) -> (usize, Option<usize>) {
     let limit = fdlimit::open_file_limit();
     let allowed = fdlimit::connections_allowed(wanted, limit);
     (allowed, limit.filter(|_| allowed < wanted))
@@ -68,7 +69,7 @@ impl Admission {
     /// Starts the policy for `wanted` live connections, lowered to what the open-file limit
     /// allows, which is then said on `reports`.
     pub(crate) fn start(wanted: usize, reports: Log) -> io::Result<Self> {
-        let (max, limit) = connections_allowed(wanted);
+        let (max, limit) = connection_limit(wanted);
         if let Some(limit) = limit {
             reports.line(format_args!(
                 "the open-file limit ({limit}) allows {max} live connections, not {wanted}; \
@@ -92,8 +93,9 @@ impl Admission {
     }
 
     /// Decides on what `accept` on `listener` returned: the connection, to be served, or `None`
-    /// when it was turned away or `accept` failed (reported, and paused after, so a failure that
-    /// repeats at once is no busy loop).
+    /// when it was turned away or `accept` failed. Out of descriptors, the spare answers the
+    /// connection waiting in the queue; other failures are reported and paused after (1 ms,
+    /// doubling to 100 ms), so one that repeats at once is no busy loop; a signal is neither.
     pub(crate) fn admit(
         &mut self,
         accepted: io::Result<(TcpStream, SocketAddr)>,
@@ -108,7 +110,7 @@ impl Admission {
                 }
                 // The peer may have sent its name already; a plain close would then reset the
                 // connection, and the peer could lose the busy line.
-                self.lingerer.close(busy(stream));
+                self.lingerer.close(tell_busy(stream));
                 let max = self.max;
                 self.report_turned_away(peer, format_args!("{max} connections are open"));
             }
@@ -132,7 +134,7 @@ impl Admission {
     /// the spare descriptor, accepted, told busy, closed; then the spare is taken back.
     fn answer_with_spare(&mut self, listener: &TcpListener, err: &io::Error) {
         if let Ok((stream, peer)) = self.spare.accept(listener) {
-            drop(busy(stream));
+            drop(tell_busy(stream));
             self.report_turned_away(peer, format_args!("out of file descriptors ({err})"));
         }
         self.spare.refill();
@@ -146,7 +148,7 @@ impl Admission {
 
 /// Tells a connection it is turned away, without waiting: a fresh socket's send buffer is empty,
 /// so the short busy line cannot block.
-fn busy(mut stream: TcpStream) -> TcpStream {
+fn tell_busy(mut stream: TcpStream) -> TcpStream {
     let _ = stream.write_all(BUSY);
     stream
 }

@@ -58,7 +58,8 @@ fn handle_connection(mut stream: TcpStream, config: &ConnectionConfig) -> io::Re
     let (mut out, mut ends) = (Vec::new(), Vec::new());
     stream.write_all(WELCOME).map_err(idle)?; // sock.send(b'Welcome!')
     loop {
-        let read = read(&mut stream, framer.spare()).map_err(idle)?; // data = sock.recv(1024)
+        // data = sock.recv(1024), here up to 8 KiB: in raw mode, one read is one message.
+        let read = receive(&mut stream, framer.spare()).map_err(idle)?;
         let next = replies(&mut framer, read, &mut out, &mut ends);
         send(&mut stream, &out, &ends, config.delay).map_err(idle)?;
         out.clear();
@@ -86,7 +87,7 @@ fn configure(stream: &TcpStream, config: &ConnectionConfig) -> io::Result<()> {
 }
 
 /// Reads once into `buf`, again if a signal interrupted the read.
-fn read(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+fn receive(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match stream.read(buf) {
             Err(err) if err.kind() == ErrorKind::Interrupted => {}

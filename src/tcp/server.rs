@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use super::admission::{Admission, Admitted, connections_allowed};
+use super::admission::{Admission, Admitted};
 use super::connection::{ConnectionConfig, serve};
 use crate::addr::first_that_works;
 use crate::log::Log;
@@ -124,7 +124,10 @@ impl TcpServer {
     /// telling clients the server is there, as the `tcp-server` binary does.
     pub fn reserve_descriptors(&mut self) {
         #[cfg(target_os = "linux")]
-        reserve_descriptors(&self.listener, connections_allowed(self.max_connections).0);
+        reserve_descriptors(
+            &self.listener,
+            super::admission::connection_limit(self.max_connections).0,
+        );
         self.reserved = true;
     }
 
@@ -145,10 +148,11 @@ impl TcpServer {
             if self.stop.is_stopped() {
                 break;
             }
-            if let Some(admitted) = admission.admit(accepted, &self.listener) {
-                if spawner.hand_over(admitted).is_err() {
-                    break;
-                }
+            let Some(admitted) = admission.admit(accepted, &self.listener) else {
+                continue;
+            };
+            if spawner.hand_over(admitted).is_err() {
+                break;
             }
         }
         spawner.finish()?;
@@ -212,6 +216,8 @@ impl Spawner {
     }
 }
 
+/// Starts a thread for each connection that comes through `admitted`, until the accept loop
+/// hangs up; a failed spawn drops that connection and is reported.
 fn spawn_connections(
     admitted: mpsc::Receiver<Admitted>,
     config: ConnectionConfig,
@@ -231,5 +237,83 @@ fn spawn_connections(
                 format_args!("{peer}: cannot start a thread: {err}"),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::admission::Slot;
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const TIMEOUT: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn each_connection_handed_over_gets_a_thread_of_its_own() -> io::Result<()> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let config = ConnectionConfig {
+            delay: Duration::ZERO,
+            idle_timeout: Some(TIMEOUT),
+        };
+        let spawner = Spawner::start(config, Log::quiet(), Log::quiet())?;
+        let live = Arc::new(AtomicUsize::new(0));
+        let mut clients = Vec::new();
+        for _ in 0..3 {
+            let client = TcpStream::connect(listener.local_addr()?)?;
+            client.set_read_timeout(Some(TIMEOUT))?;
+            let (stream, peer) = listener.accept()?;
+            let slot = Slot::take(&live);
+            assert!(spawner.hand_over(Admitted { stream, peer, slot }).is_ok());
+            clients.push(client);
+        }
+        // All three are welcomed before any of them leaves: each has a thread.
+        for client in &mut clients {
+            let mut welcome = [0; 8];
+            client.read_exact(&mut welcome)?;
+            assert_eq!(&welcome, b"Welcome!");
+        }
+        for mut client in clients {
+            client.write_all(b"exit")?;
+            assert_eq!(client.read(&mut [0; 8])?, 0);
+        }
+        spawner.finish()?;
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        while live.load(Ordering::Acquire) > 0 && std::time::Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(
+            live.load(Ordering::Acquire),
+            0,
+            "a slot was never given back"
+        );
+        Ok(())
+    }
+
+    /// The descriptor table's size, from `/proc/self/status`.
+    #[cfg(target_os = "linux")]
+    fn fd_table_size() -> usize {
+        let status = std::fs::read_to_string("/proc/self/status").expect("/proc is there");
+        let line = status.lines().find(|l| l.starts_with("FDSize:"));
+        let value = line.and_then(|l| l["FDSize:".len()..].trim().parse().ok());
+        value.expect("an FDSize line")
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_descriptor_table_is_grown_for_every_connection_up_front() -> io::Result<()> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        // Far below the open-file limit, so that the tests running beside this one never find
+        // the process out of descriptors.
+        let limit = crate::fdlimit::open_file_limit().unwrap_or(usize::MAX);
+        let connections = 3000.min(limit / 4);
+        reserve_descriptors(&listener, connections);
+        // Descriptors are numbered lowest first: with that many open at once, the table had to
+        // hold the highest of them.
+        let wanted = connections + 64;
+        assert!(fd_table_size() >= wanted, "{} < {wanted}", fd_table_size());
+        Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! What the UDP server does not answer, and how it says so: `verdict`, the pure rule that keeps
-//! it out of reflection loops, and `Drops`, the one place that reports every kind of datagram
-//! it drops and every socket error, each kind at most once a second.
+//! it out of reflection loops, and `Drops`, the one place that reports each kind of datagram it
+//! drops and each socket error worth a line, each kind at most once a second.
 
 use std::io;
 use std::net::SocketAddr;
@@ -64,9 +64,10 @@ impl Drops {
         }
     }
 
-    /// Returns the length and sender of what `recv_from` received, or `None` when it failed:
-    /// reported, and paused after, so an error that repeats at once is no busy loop.
-    pub(crate) fn received(
+    /// Returns the length and sender of what `recv_from` received, or `None` when it failed.
+    /// A failure is reported and paused after (1 ms, doubling to 100 ms), so one that repeats at
+    /// once is no busy loop; a signal and a gone client's port unreachable are neither.
+    pub(crate) fn or_report(
         &mut self,
         received: io::Result<(usize, SocketAddr)>,
     ) -> Option<(usize, SocketAddr)> {
@@ -152,11 +153,11 @@ mod tests {
             drops.unsent(peer, 9, &io::ErrorKind::InvalidInput.into());
         }
         let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
-        assert_eq!(drops.received(Err(refused)), None);
+        assert_eq!(drops.or_report(Err(refused)), None);
         let denied = io::Error::from(io::ErrorKind::PermissionDenied);
         let shown = denied.to_string();
-        assert_eq!(drops.received(Err(denied)), None);
-        assert_eq!(drops.received(Ok((3, peer))), Some((3, peer)));
+        assert_eq!(drops.or_report(Err(denied)), None);
+        assert_eq!(drops.or_report(Ok((3, peer))), Some((3, peer)));
         log.flush();
         let written: Vec<u8> = rx.try_iter().flatten().collect();
         let unsent = io::Error::from(io::ErrorKind::InvalidInput);

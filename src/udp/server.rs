@@ -64,20 +64,22 @@ impl UdpServer {
     /// Answers datagrams until stopped, each with `Hello, ` + datagram + `!` to its sender: the
     /// original's `while True: recvfrom` loop, as receive, decide, send.
     ///
-    /// Three kinds of datagram get no answer (`verdict` says which), each reported at most once
-    /// a second: one from a port below 1024; one that is itself a greeting, which only another
-    /// greeting server sends, so two servers tricked into talking to each other stop at once;
-    /// and one whose reply would not fit in a datagram. Socket errors never end the loop.
+    /// Three kinds of datagram get no answer, each reported at most once a second: two that
+    /// `verdict` refuses, one from a port below 1024 and one that is itself a greeting (which
+    /// only another greeting server sends, so two servers tricked into talking to each other
+    /// stop at once); and one whose reply fails to send, as one too large for a datagram does.
+    /// Socket errors never end the loop.
     pub fn run(self) -> io::Result<()> {
         let mut buf = vec![0; RECV_BUFFER];
         let mut reply = Vec::with_capacity(protocol::greeting_len(RECV_BUFFER));
         let mut drops = Drops::new(self.reports.clone());
         loop {
-            let received = self.socket.recv_from(&mut buf); // data, addr = s.recvfrom(1024)
+            // data, addr = s.recvfrom(1024), here any datagram whole: a cut name is a wrong answer.
+            let received = self.socket.recv_from(&mut buf);
             if self.stop.is_stopped() {
                 break;
             }
-            let Some((n, peer)) = drops.received(received) else {
+            let Some((n, peer)) = drops.or_report(received) else {
                 continue;
             };
             let datagram = &buf[..n];
