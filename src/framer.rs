@@ -38,6 +38,18 @@ impl<'a> Message<'a> {
     }
 }
 
+/// Fails for a line of `len` bytes (without its ending) that is over the limit.
+fn check_length(len: usize) -> std::io::Result<()> {
+    if len > MAX_LINE {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("line longer than {MAX_LINE} bytes"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Splits the bytes of one TCP connection into messages.
 ///
 /// A connection starts in raw mode, as the original server reads: each read is one message. The
@@ -84,10 +96,13 @@ impl Framer {
         self.line_mode
     }
 
-    /// Returns the free part of the buffer, for the next read to fill.
+    /// Returns the free part of the buffer for the next read to fill: [`READ_SIZE`] bytes, never
+    /// more, so one read brings at most that many messages' worth of bytes.
     ///
-    /// It is never empty: a partial line is at most [`MAX_LINE`] bytes (a longer one is an error
-    /// from [`Framer::next_message`]), and the buffer grows to hold one plus a read.
+    /// The buffer holds a partial line and one read: at most [`MAX_LINE`] + 1 + [`READ_SIZE`]
+    /// bytes (a longer line is an error from [`Framer::next_message`]). It shrinks back to
+    /// [`READ_SIZE`] once nothing is pending, and to half its size once it holds less than that,
+    /// so a burst of long lines leaves nothing behind.
     pub(crate) fn spare(&mut self) -> &mut [u8] {
         if self.start == self.end {
             self.start = 0;
@@ -98,10 +113,16 @@ impl Framer {
             self.end -= self.start;
             self.start = 0;
         }
-        if self.buf.len() - self.end < READ_SIZE {
-            self.buf.resize(self.end + READ_SIZE, 0);
+        let wanted = self.end + READ_SIZE;
+        if self.buf.len() < wanted {
+            // Exactly: a long line grows the buffer a read at a time, never to twice its size.
+            self.buf.reserve_exact(wanted - self.buf.len());
+            self.buf.resize(wanted, 0);
+        } else if self.buf.len() > wanted && (self.end == 0 || self.buf.len() >= 2 * wanted) {
+            self.buf.truncate(wanted);
+            self.buf.shrink_to_fit();
         }
-        &mut self.buf[self.end..]
+        &mut self.buf[self.end..wanted]
     }
 
     /// Records that the last read put `n` bytes at the start of [`Framer::spare`].
@@ -128,8 +149,8 @@ impl Framer {
     ///
     /// # Errors
     ///
-    /// An error of kind `InvalidData` when a line grows past [`MAX_LINE`] bytes without a newline;
-    /// the connection should be closed.
+    /// An error of kind `InvalidData` when a line is longer than [`MAX_LINE`] bytes without its
+    /// ending, however the bytes were split into reads; the connection should be closed.
     pub(crate) fn next_message(&mut self) -> std::io::Result<Option<Message<'_>>> {
         if self.start == self.end {
             return Ok(None);
@@ -140,34 +161,24 @@ impl Framer {
             return Ok(Some(Message::new(name, b"")));
         }
         let from = self.start + self.scanned;
-        match self.buf[from..self.end].iter().position(|&b| b == b'\n') {
-            Some(offset) => {
-                let newline = from + offset;
-                let line = self.start..newline;
-                self.start = newline + 1;
-                self.scanned = 0;
-                let line = &self.buf[line];
-                Ok(Some(match line.strip_suffix(b"\r") {
-                    Some(name) => Message::new(name, b"\r\n"),
-                    None => Message::new(line, b"\n"),
-                }))
-            }
-            None => {
-                self.scanned = self.end - self.start;
-                // The limit is on the line without its ending: a `\r` read last may be the
-                // first half of one, split from its `\n` by the way TCP cut the bytes.
-                let pending_ending = self.buf[self.end - 1] == b'\r';
-                let line_so_far = self.scanned - usize::from(pending_ending);
-                if line_so_far > MAX_LINE {
-                    Err(std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!("line longer than {MAX_LINE} bytes"),
-                    ))
-                } else {
-                    Ok(None)
-                }
-            }
-        }
+        let Some(offset) = self.buf[from..self.end].iter().position(|&b| b == b'\n') else {
+            self.scanned = self.end - self.start;
+            // A `\r` read last may be the first half of a line ending, split from its `\n` by
+            // the way TCP cut the bytes: it does not count against the limit yet.
+            let pending_ending = self.buf[self.end - 1] == b'\r';
+            return check_length(self.scanned - usize::from(pending_ending)).map(|()| None);
+        };
+        let newline = from + offset;
+        let line = self.start..newline;
+        self.start = newline + 1;
+        self.scanned = 0;
+        let line = &self.buf[line];
+        let (name, ending) = match line.strip_suffix(b"\r") {
+            Some(name) => (name, &b"\r\n"[..]),
+            None => (line, &b"\n"[..]),
+        };
+        check_length(name.len())?;
+        Ok(Some(Message::new(name, ending)))
     }
 
     /// Takes the partial line left when the peer ends the stream, if there is one.
@@ -184,8 +195,9 @@ impl Framer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::testing::Rng;
 
     fn name<'a>(name: &'a [u8], ending: &'static [u8]) -> Option<Message<'a>> {
         Some(Message::Name { name, ending })
@@ -364,5 +376,199 @@ mod tests {
             drain(&mut framer);
         }
         assert!(framer.buf.len() <= 2 * READ_SIZE, "{}", framer.buf.len());
+    }
+
+    #[test]
+    fn a_line_over_the_limit_fails_whatever_the_split() {
+        for len in [MAX_LINE + 1, MAX_LINE + 100, MAX_LINE + READ_SIZE - 1] {
+            let mut framer = Framer::new();
+            framer.feed(b"\n");
+            drain(&mut framer);
+            // In reads of READ_SIZE, the last read holds the end of the line and its newline.
+            let line = [vec![b'a'; len], b"\n".to_vec()].concat();
+            let mut failed = None;
+            for chunk in line.chunks(READ_SIZE) {
+                framer.feed(chunk);
+                match framer.next_message() {
+                    Ok(None) => {}
+                    Ok(Some(_)) => panic!("a line of {len} bytes was answered"),
+                    Err(err) => {
+                        failed = Some(err);
+                        break;
+                    }
+                }
+            }
+            let err = failed.expect("the line was refused");
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        }
+    }
+
+    #[test]
+    fn a_read_gets_read_size_bytes_and_the_buffer_shrinks_back() {
+        let mut framer = Framer::new();
+        framer.feed(b"\n");
+        drain(&mut framer);
+        for _ in 0..MAX_LINE / READ_SIZE {
+            framer.feed(&[b'a'; READ_SIZE]);
+            assert_eq!(framer.next_message().unwrap(), None);
+        }
+        assert_eq!(framer.spare().len(), READ_SIZE);
+        assert_eq!(framer.buf.capacity(), MAX_LINE + READ_SIZE);
+        framer.feed(b"\n");
+        assert_eq!(drain(&mut framer).len(), 1);
+        assert_eq!(framer.spare().len(), READ_SIZE);
+        assert_eq!(framer.buf.capacity(), READ_SIZE);
+    }
+
+    /// What a connection's bytes mean, by the plain rules of the protocol: how many messages
+    /// came, each as (name, ending) or `<exit>`, and how it ended.
+    #[derive(Debug, PartialEq, Eq, Default)]
+    pub(crate) struct Heard {
+        pub(crate) messages: Vec<(Vec<u8>, &'static [u8])>,
+        pub(crate) too_long: bool,
+        pub(crate) exit: bool,
+    }
+
+    /// The protocol's rules, written as plainly as possible: a read is one message until a read
+    /// holds a newline; from there on, lines; a line over the limit ends it all.
+    pub(crate) fn model(reads: &[Vec<u8>], eof: bool) -> Heard {
+        let mut heard = Heard::default();
+        let mut line_mode = false;
+        let mut pending: Vec<u8> = Vec::new();
+        let take = |heard: &mut Heard, name: &[u8], ending: &'static [u8]| {
+            if name == b"exit" {
+                heard.exit = true;
+            } else {
+                heard.messages.push((name.to_vec(), ending));
+            }
+            heard.exit
+        };
+        for read in reads {
+            line_mode |= read.contains(&b'\n');
+            if !line_mode {
+                if take(&mut heard, read, b"") {
+                    return heard;
+                }
+                continue;
+            }
+            pending.extend_from_slice(read);
+            while let Some(i) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=i).collect();
+                let line = &line[..i];
+                let (name, ending) = match line.strip_suffix(b"\r") {
+                    Some(name) => (name, &b"\r\n"[..]),
+                    None => (line, &b"\n"[..]),
+                };
+                if name.len() > MAX_LINE {
+                    heard.too_long = true;
+                    return heard;
+                }
+                if take(&mut heard, name, ending) {
+                    return heard;
+                }
+            }
+            if pending.len() - usize::from(pending.last() == Some(&b'\r')) > MAX_LINE {
+                heard.too_long = true;
+                return heard;
+            }
+        }
+        if eof && !pending.is_empty() {
+            take(&mut heard, &pending.clone(), b"");
+        }
+        heard
+    }
+
+    /// Runs the framer over `reads` (and the end of the stream, if `eof`), checking the buffer's
+    /// bounds after every read.
+    fn framed(reads: &[Vec<u8>], eof: bool) -> Heard {
+        let mut heard = Heard::default();
+        let mut framer = Framer::new();
+        for read in reads {
+            framer.feed(read);
+            assert!(framer.buf.capacity() <= MAX_LINE + 1 + READ_SIZE);
+            loop {
+                match framer.next_message() {
+                    Ok(Some(Message::Name { name, ending })) => {
+                        heard.messages.push((name.to_vec(), ending))
+                    }
+                    Ok(Some(Message::Exit)) => {
+                        heard.exit = true;
+                        return heard;
+                    }
+                    Ok(None) => break,
+                    Err(_) => {
+                        heard.too_long = true;
+                        return heard;
+                    }
+                }
+            }
+            if framer.start == framer.end {
+                framer.spare();
+                assert_eq!(framer.buf.capacity(), READ_SIZE, "not back to idle");
+            }
+        }
+        if eof {
+            match framer.finish() {
+                Some(Message::Name { name, ending }) => {
+                    heard.messages.push((name.to_vec(), ending))
+                }
+                Some(Message::Exit) => heard.exit = true,
+                None => {}
+            }
+        }
+        heard
+    }
+
+    /// A random connection's bytes: a few raw messages, then lines of every kind (empty, CRLF,
+    /// the exit word, stray `\r`, invalid UTF-8, lengths around the limit), cut into reads of
+    /// random sizes up to READ_SIZE.
+    pub(crate) fn random_reads(rng: &mut Rng) -> Vec<Vec<u8>> {
+        let alphabet = [b'a', b'z', b'\r', 0xff, b' ', b'e', b'x', b'i', b't'];
+        let mut reads = Vec::new();
+        for _ in 0..rng.between(0, 3) {
+            let len = rng.between(1, 40);
+            let raw: Vec<u8> = (0..len).map(|_| *rng.pick(&alphabet)).collect();
+            reads.push(if rng.chance(5) { b"exit".to_vec() } else { raw });
+        }
+        let mut stream = Vec::new();
+        for _ in 0..rng.between(1, 30) {
+            let len = match rng.between(0, 99) {
+                0..=59 => rng.between(0, 12),
+                60..=94 => rng.between(13, 3000),
+                _ => rng.between(MAX_LINE - 2, MAX_LINE + 2),
+            };
+            if rng.chance(3) {
+                stream.extend_from_slice(b"exit");
+            } else {
+                stream.extend((0..len).map(|_| *rng.pick(&alphabet)));
+            }
+            stream.extend_from_slice(if rng.chance(50) { b"\r\n" } else { b"\n" });
+        }
+        if rng.chance(50) {
+            stream.extend((0..rng.between(1, 20)).map(|_| *rng.pick(&alphabet)));
+        }
+        let mut rest = &stream[..];
+        while !rest.is_empty() {
+            let most = *rng.pick(&[1, 3, 64, 1500, READ_SIZE]);
+            let (read, after) = rest.split_at(rng.between(1, most).min(rest.len()));
+            reads.push(read.to_vec());
+            rest = after;
+        }
+        reads
+    }
+
+    #[test]
+    fn framing_matches_the_protocols_rules_whatever_the_segmentation() {
+        for seed in 0..300 {
+            let mut rng = Rng::new(seed);
+            let reads = random_reads(&mut rng);
+            let eof = rng.chance(50);
+            let expected = model(&reads, eof);
+            let got = framed(&reads, eof);
+            assert!(
+                got == expected,
+                "seed {seed}: the framer and the rules disagree"
+            );
+        }
     }
 }

@@ -78,6 +78,8 @@ pub mod protocol;
 mod rate_limit;
 mod stop;
 mod tcp;
+#[cfg(test)]
+mod testing;
 mod udp;
 
 pub use log::Log;

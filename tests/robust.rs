@@ -188,6 +188,65 @@ fn an_endless_line_ends_the_connection() -> TestResult {
     assert_memory_grew_less_than(server.pid(), before, 8 * 1024)
 }
 
+/// A line of 64 KiB and one byte is too long even when its newline comes in the same write as
+/// the rest of it, and a line of exactly 64 KiB is answered however it is split: the limit does
+/// not depend on how TCP cuts the bytes.
+#[test]
+fn the_line_limit_is_64_kib_whatever_the_segmentation() -> TestResult {
+    let server = tcp_server(&["--quiet"])?;
+    let longest = vec![b'a'; 65_536];
+    for pieces in [1, 7, 300] {
+        let mut stream = connect_welcomed(server.addr)?;
+        exchange(&mut stream, b"Ada\n", b"Hello, Ada!\n")?;
+        let line = [&longest[..], b"\n"].concat();
+        for piece in line.chunks(line.len().div_ceil(pieces)) {
+            stream.write_all(piece)?;
+        }
+        let reply = read_n(&mut stream, 65_536 + 9)?;
+        assert!(reply.starts_with(b"Hello, aaa") && reply.ends_with(b"a!\n"));
+    }
+    let mut stream = connect_welcomed(server.addr)?;
+    exchange(&mut stream, b"Ada\n", b"Hello, Ada!\n")?;
+    stream.write_all(&[&longest[..], b"a\n"].concat())?;
+    assert_eq!(read_to_close(&mut stream)?, b"error: line too long\n");
+    let line = server.stderr_line()?;
+    assert!(line.ends_with(": line longer than 65536 bytes"), "{line}");
+    Ok(())
+}
+
+/// A burst of 73,000 empty lines after a 65,000-byte line, answered in full, costs the
+/// connection nothing once it is over: 30 connections take turns at it, and the server's peak
+/// memory grows by a few bursts' worth, not by 30 (each kept over a MiB before). Linux only: it
+/// reads the peak in `/proc`.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_burst_of_lines_leaves_no_memory_behind() -> TestResult {
+    let server = tcp_server(&["--quiet"])?;
+    let mut streams = Vec::new();
+    for _ in 0..30 {
+        let mut stream = connect_welcomed(server.addr)?;
+        exchange(&mut stream, b"warm\n", b"Hello, warm!\n")?;
+        streams.push(stream);
+    }
+    let before = proc::status_field(server.pid(), "VmHWM")?;
+    let burst = [vec![b'x'; 65_000], b"\n".repeat(73_001)].concat();
+    let replies = 65_000 + 9 + 73_000 * 9;
+    for stream in &mut streams {
+        let mut writer = stream.try_clone()?;
+        let burst = burst.clone();
+        let sending = thread::spawn(move || writer.write_all(&burst));
+        let reply = read_n(stream, replies)?;
+        assert!(reply.ends_with(b"!\nHello, !\n"));
+        sending.join().expect("sending thread should not panic")?;
+    }
+    let grown = proc::status_field(server.pid(), "VmHWM")? - before;
+    assert!(grown < 10 * 1024, "peak memory grew by {grown} kB");
+    for stream in &mut streams {
+        exchange(stream, b"after\n", b"Hello, after!\n")?;
+    }
+    Ok(())
+}
+
 /// Peers that reset, half-close or vanish mid-reply leave nothing behind: threads and open
 /// descriptors return to their baseline, and the server still serves. Linux only: it counts
 /// threads and descriptors in `/proc`.

@@ -3,7 +3,7 @@
 //! of the bytes read; what surrounds the loop (timeouts, the lingering close after a line too
 //! long) is a named call each.
 
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, IoSlice, Read, Write};
 use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
@@ -43,9 +43,9 @@ pub(crate) fn serve(admitted: Admitted, config: &ConnectionConfig, log: &Log, re
 /// The conversation of the original's `tcplink`: the welcome, then for each read the replies
 /// to what it held, until the exit word or the end of the stream; then the stream is closed.
 ///
-/// Read, decide, write once: `replies` (pure) turns what was read into the bytes to send, and
-/// `send` writes them, one write per read (with a delay, one per reply, each after its pause).
-/// Blocks for the life of the connection.
+/// Read, decide, write: [`Replies::answer`] takes what was read to the framer and writes the
+/// replies, one write per read (with a delay, one per reply, each after its pause). Blocks for
+/// the life of the connection.
 ///
 /// # Errors
 ///
@@ -55,19 +55,19 @@ fn handle_connection(mut stream: TcpStream, config: &ConnectionConfig) -> io::Re
     let idle = |err: io::Error| idle_error(err, config.idle_timeout);
     configure(&stream, config)?;
     let mut framer = Framer::new();
-    let (mut out, mut ends) = (Vec::new(), Vec::new());
+    let mut replies = Replies::new(config.delay);
     stream.write_all(WELCOME).map_err(idle)?; // sock.send(b'Welcome!')
     loop {
         // data = sock.recv(1024), here up to 8 KiB: in raw mode, one read is one message.
         let read = receive(&mut stream, framer.spare()).map_err(idle)?;
-        let next = replies(&mut framer, read, &mut out, &mut ends);
-        send(&mut stream, &out, &ends, config.delay).map_err(idle)?;
-        out.clear();
-        ends.clear();
-        match next {
-            Ok(Next::Read) => {}
-            Ok(Next::Close) => return Ok(()),
-            Err(err) => {
+        // if not data or data == 'exit': break; time.sleep(1); sock.send('Hello, %s!' % data)
+        match replies
+            .answer(&mut framer, read, &mut stream)
+            .map_err(idle)?
+        {
+            Next::Read => {}
+            Next::Close => return Ok(()),
+            Next::Refuse(err) => {
                 // The rest of the line is still streaming in; closing on it unread would reset
                 // the connection, and the peer could lose the error line.
                 close_gracefully(stream);
@@ -97,65 +97,122 @@ fn receive(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// What a connection does once the replies to a read are sent.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 enum Next {
     /// Read again.
     Read,
     /// Close: the peer said the exit word or ended the stream.
     Close,
+    /// Close gracefully: the peer sent a line too long, and has been told so.
+    Refuse(io::Error),
 }
 
-/// Takes a read of `read` bytes (0: the end of the stream) into `framer` and appends the reply to
-/// every whole message to `out`, recording where each reply ends in `ends`. Pure: no socket.
-///
-/// # Errors
-///
-/// A line longer than 64 KiB: `out` then ends with the error line for the peer.
-fn replies(
-    framer: &mut Framer,
-    read: usize,
-    out: &mut Vec<u8>,
-    ends: &mut Vec<usize>,
-) -> io::Result<Next> {
-    let mut answer = |name: &[u8], ending: &[u8], out: &mut Vec<u8>| {
-        protocol::push_greeting(out, name, ending);
-        ends.push(out.len());
-    };
-    if read == 0 {
-        // A partial line left at the end of the stream is answered, without a line ending.
-        if let Some(Message::Name { name, ending }) = framer.finish() {
-            answer(name, ending, out);
+/// The most bytes of replies gathered before they are written. The replies to one read fit
+/// unless the peer pipelines hundreds of lines at once; then they go out in several writes, so
+/// what a connection holds stays bounded whatever it is sent.
+const REPLY_BATCH: usize = 8 * 1024;
+
+/// The capacity the reply buffer keeps between reads; a burst that grew it past this gives the
+/// memory back once it is answered.
+const IDLE_REPLY_CAPACITY: usize = 1024;
+
+/// The replies to what the peer sent, on their way to it: gathered in a buffer of at most
+/// [`REPLY_BATCH`] bytes, and written when the read's messages are all answered or the buffer
+/// is full. A reply larger than the buffer is written straight from the framer's bytes.
+#[derive(Debug)]
+struct Replies {
+    out: Vec<u8>,
+    delay: Duration,
+}
+
+impl Replies {
+    fn new(delay: Duration) -> Self {
+        Replies {
+            out: Vec::new(),
+            delay,
         }
-        return Ok(Next::Close);
     }
-    framer.filled(read);
-    loop {
-        match framer.next_message() {
-            Ok(Some(Message::Name { name, ending })) => answer(name, ending, out),
-            Ok(Some(Message::Exit)) => return Ok(Next::Close),
-            Ok(None) => return Ok(Next::Read),
-            Err(err) => {
-                out.extend_from_slice(LINE_TOO_LONG);
-                return Err(err);
+
+    /// Takes a read of `read` bytes (0: the end of the stream) into `framer`, and writes to
+    /// `peer` the reply to every whole message it completed, in order. A partial line left at
+    /// the end of the stream is answered too, without a line ending.
+    fn answer(
+        &mut self,
+        framer: &mut Framer,
+        read: usize,
+        peer: &mut impl Write,
+    ) -> io::Result<Next> {
+        let next = if read == 0 {
+            if let Some(Message::Name { name, ending }) = framer.finish() {
+                self.reply(peer, name, ending)?;
+            }
+            Next::Close
+        } else {
+            framer.filled(read);
+            self.answer_all(framer, peer)?
+        };
+        self.write_out(peer)?;
+        if self.out.capacity() > IDLE_REPLY_CAPACITY {
+            self.out = Vec::new();
+        }
+        Ok(next)
+    }
+
+    fn answer_all(&mut self, framer: &mut Framer, peer: &mut impl Write) -> io::Result<Next> {
+        loop {
+            match framer.next_message() {
+                Ok(Some(Message::Name { name, ending })) => self.reply(peer, name, ending)?,
+                Ok(Some(Message::Exit)) => return Ok(Next::Close),
+                Ok(None) => return Ok(Next::Read),
+                Err(err) => {
+                    self.out.extend_from_slice(LINE_TOO_LONG);
+                    return Ok(Next::Refuse(err));
+                }
             }
         }
     }
+
+    /// Adds the reply to `name` (`Hello, NAME!` and the line's ending), writing first what is
+    /// gathered if the reply would not fit beside it; with a delay, pauses and writes it alone.
+    fn reply(&mut self, peer: &mut impl Write, name: &[u8], ending: &[u8]) -> io::Result<()> {
+        let len = protocol::greeting_len(name.len()) + ending.len();
+        if !self.delay.is_zero() {
+            self.write_out(peer)?;
+            thread::sleep(self.delay);
+        } else if self.out.len() + len > REPLY_BATCH {
+            self.write_out(peer)?;
+        }
+        if len > REPLY_BATCH {
+            let mut parts = protocol::greeting_parts(name, ending);
+            return write_all_vectored(peer, &mut parts);
+        }
+        protocol::push_greeting(&mut self.out, name, ending);
+        if !self.delay.is_zero() {
+            self.write_out(peer)?;
+        }
+        Ok(())
+    }
+
+    fn write_out(&mut self, peer: &mut impl Write) -> io::Result<()> {
+        if !self.out.is_empty() {
+            peer.write_all(&self.out)?;
+            self.out.clear();
+        }
+        Ok(())
+    }
 }
 
-/// Writes `out`: at once, or with a delay one reply at a time, each after its pause, as the
-/// original sleeps before every reply. Bytes after the last reply (the error line for a line too
-/// long) go without a pause.
-fn send(stream: &mut TcpStream, out: &[u8], ends: &[usize], delay: Duration) -> io::Result<()> {
-    if delay.is_zero() {
-        return stream.write_all(out);
+/// Writes all of `parts`, in as few calls as the peer takes them.
+fn write_all_vectored(peer: &mut impl Write, mut parts: &mut [IoSlice<'_>]) -> io::Result<()> {
+    while !parts.is_empty() {
+        match peer.write_vectored(parts) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut parts, n),
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
     }
-    let mut start = 0;
-    for &end in ends {
-        thread::sleep(delay);
-        stream.write_all(&out[start..end])?;
-        start = end;
-    }
-    stream.write_all(&out[start..])
+    Ok(())
 }
 
 /// Turns the error a socket timeout gives (`WouldBlock` on Unix) into one that says what happened.
@@ -172,90 +229,185 @@ fn idle_error(err: io::Error, idle_timeout: Option<Duration>) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::framer::READ_SIZE;
+    use crate::framer::tests::{model, random_reads};
+    use crate::testing::Rng;
 
-    /// What `replies` made of one read.
+    /// A peer that keeps each write it is given apart.
+    #[derive(Default)]
+    struct Peer {
+        writes: Vec<Vec<u8>>,
+    }
+
+    impl Write for Peer {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.writes.push(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// What one read made the conversation write, and what it does next.
     struct Answered {
-        out: Vec<u8>,
-        ends: Vec<usize>,
-        next: io::Result<Next>,
+        writes: Vec<Vec<u8>>,
+        next: Next,
     }
 
     /// Feeds `bytes` to a fresh framer (in line mode if `lines`) as one read.
-    fn answer(bytes: &[u8], lines: bool) -> Answered {
+    fn answer(bytes: &[u8], lines: bool, delay: Duration) -> Answered {
         let mut framer = Framer::new();
-        let (mut out, mut ends) = (Vec::new(), Vec::new());
         if lines {
             framer.feed(b"\n");
             framer.next_message().expect("an empty line is a name");
         }
+        let mut peer = Peer::default();
         framer.spare()[..bytes.len()].copy_from_slice(bytes);
-        let next = replies(&mut framer, bytes.len(), &mut out, &mut ends);
-        Answered { out, ends, next }
+        let mut replies = Replies::new(delay);
+        let next = replies.answer(&mut framer, bytes.len(), &mut peer).unwrap();
+        Answered {
+            writes: peer.writes,
+            next,
+        }
     }
 
     #[test]
     fn a_raw_read_is_one_reply() {
-        let answered = answer(b"Jaber", false);
-        assert_eq!(answered.out, b"Hello, Jaber!");
-        assert_eq!(answered.ends, [13]);
-        assert_eq!(answered.next.unwrap(), Next::Read);
+        let answered = answer(b"Jaber", false, Duration::ZERO);
+        assert_eq!(answered.writes, [b"Hello, Jaber!"]);
+        assert!(matches!(answered.next, Next::Read));
     }
 
     #[test]
-    fn pipelined_lines_are_one_write_with_a_boundary_per_reply() {
-        let answered = answer(b"Ada\r\nBob\n", true);
-        assert_eq!(answered.out, b"Hello, Ada!\r\nHello, Bob!\n");
-        assert_eq!(answered.ends, [13, 25]);
-        assert_eq!(answered.next.unwrap(), Next::Read);
+    fn pipelined_lines_are_answered_in_one_write() {
+        let answered = answer(b"Ada\r\nBob\n", true, Duration::ZERO);
+        assert_eq!(answered.writes, [&b"Hello, Ada!\r\nHello, Bob!\n"[..]]);
+        assert!(matches!(answered.next, Next::Read));
+    }
+
+    #[test]
+    fn with_a_delay_each_reply_is_written_after_its_own_pause() {
+        let delay = Duration::from_millis(30);
+        let started = std::time::Instant::now();
+        let answered = answer(b"Ada\r\nBob\n", true, delay);
+        assert!(started.elapsed() >= delay * 2);
+        assert_eq!(answered.writes, [&b"Hello, Ada!\r\n"[..], b"Hello, Bob!\n"]);
     }
 
     #[test]
     fn the_exit_word_closes_after_the_replies_before_it() {
-        let answered = answer(b"Ada\nexit\nnever\n", true);
-        assert_eq!(answered.out, b"Hello, Ada!\n");
-        assert_eq!(answered.next.unwrap(), Next::Close);
-        let answered = answer(b"exit", false);
-        assert_eq!(answered.out, b"");
-        assert_eq!(answered.next.unwrap(), Next::Close);
+        let answered = answer(b"Ada\nexit\nnever\n", true, Duration::ZERO);
+        assert_eq!(answered.writes, [b"Hello, Ada!\n"]);
+        assert!(matches!(answered.next, Next::Close));
+        let answered = answer(b"exit", false, Duration::ZERO);
+        assert!(answered.writes.is_empty());
+        assert!(matches!(answered.next, Next::Close));
     }
 
     #[test]
     fn the_end_of_the_stream_answers_a_partial_line_and_closes() {
         let mut framer = Framer::new();
         framer.feed(b"x\nhalf");
-        let (mut out, mut ends) = (Vec::new(), Vec::new());
+        let (mut replies, mut peer) = (Replies::new(Duration::ZERO), Peer::default());
         let spare = framer.spare();
         spare[..3].copy_from_slice(b"way");
-        assert_eq!(
-            replies(&mut framer, 3, &mut out, &mut ends).unwrap(),
-            Next::Read
-        );
-        assert_eq!(out, b"Hello, x!\n");
-        assert_eq!(
-            replies(&mut framer, 0, &mut out, &mut ends).unwrap(),
-            Next::Close
-        );
-        assert_eq!(out, b"Hello, x!\nHello, halfway!");
-        assert_eq!(ends, [10, 25]);
+        let next = replies.answer(&mut framer, 3, &mut peer).unwrap();
+        assert!(matches!(next, Next::Read));
+        let next = replies.answer(&mut framer, 0, &mut peer).unwrap();
+        assert!(matches!(next, Next::Close));
+        assert_eq!(peer.writes, [&b"Hello, x!\n"[..], b"Hello, halfway!"]);
+    }
+
+    /// Feeds `reads` one by one until the conversation is over; returns how it ended.
+    fn converse(replies: &mut Replies, peer: &mut Peer, reads: &[Vec<u8>]) -> Next {
+        let mut framer = Framer::new();
+        let mut next = Next::Read;
+        for read in reads {
+            framer.spare()[..read.len()].copy_from_slice(read);
+            next = replies.answer(&mut framer, read.len(), peer).unwrap();
+            if !matches!(next, Next::Read) {
+                break;
+            }
+        }
+        next
     }
 
     #[test]
     fn a_line_too_long_ends_with_the_error_line() {
-        let mut framer = Framer::new();
-        let (mut out, mut ends) = (Vec::new(), Vec::new());
-        framer.feed(b"Ada\n");
-        let mut next = Ok(Next::Read);
-        for _ in 0..20 {
-            let spare = framer.spare();
-            spare[..4096].fill(b'y');
-            next = replies(&mut framer, 4096, &mut out, &mut ends);
-            if next.is_err() {
-                break;
-            }
-        }
-        let err = next.unwrap_err();
+        let (mut replies, mut peer) = (Replies::new(Duration::ZERO), Peer::default());
+        let mut reads = vec![b"Ada\n".to_vec()];
+        reads.extend(std::iter::repeat_n(vec![b'y'; 4096], 20));
+        let Next::Refuse(err) = converse(&mut replies, &mut peer, &reads) else {
+            panic!("the line was not refused")
+        };
         assert_eq!(err.kind(), ErrorKind::InvalidData);
-        assert_eq!(out, b"Hello, Ada!\nerror: line too long\n");
-        assert_eq!(ends, [12]);
+        assert_eq!(peer.writes.concat(), b"Hello, Ada!\nerror: line too long\n");
+    }
+
+    #[test]
+    fn a_reply_too_long_for_the_buffer_is_written_from_the_framer() {
+        let (mut replies, mut peer) = (Replies::new(Duration::ZERO), Peer::default());
+        let line = [vec![b'n'; 3 * REPLY_BATCH], b"\n".to_vec()].concat();
+        let mut reads = vec![b"\n".to_vec()];
+        reads.extend(line.chunks(READ_SIZE).map(<[u8]>::to_vec));
+        assert!(matches!(
+            converse(&mut replies, &mut peer, &reads),
+            Next::Read
+        ));
+        let expected = [&b"Hello, !\nHello, "[..], &line[..line.len() - 1], b"!\n"].concat();
+        assert_eq!(peer.writes.concat(), expected);
+        assert!(replies.out.capacity() <= IDLE_REPLY_CAPACITY);
+    }
+
+    /// The bytes a peer should get for what the framer's model heard.
+    fn expected_replies(reads: &[Vec<u8>], eof: bool) -> Vec<u8> {
+        let heard = model(reads, eof);
+        let mut out = Vec::new();
+        for (name, ending) in &heard.messages {
+            protocol::push_greeting(&mut out, name, ending);
+        }
+        if heard.too_long {
+            out.extend_from_slice(LINE_TOO_LONG);
+        }
+        out
+    }
+
+    #[test]
+    fn the_replies_match_the_protocols_rules_in_bounded_memory() {
+        for seed in 0..300 {
+            let mut rng = Rng::new(seed);
+            let reads = random_reads(&mut rng);
+            let eof = rng.chance(50);
+            let (mut framer, mut replies) = (Framer::new(), Replies::new(Duration::ZERO));
+            let mut peer = Peer::default();
+            let mut steps: Vec<&[u8]> = reads.iter().map(Vec::as_slice).collect();
+            if eof {
+                steps.push(b"");
+            }
+            for read in steps {
+                framer.spare()[..read.len()].copy_from_slice(read);
+                let before = peer.writes.len();
+                let next = replies.answer(&mut framer, read.len(), &mut peer).unwrap();
+                let writes = &peer.writes[before..];
+                let written: usize = writes.iter().map(Vec::len).sum();
+                if written <= REPLY_BATCH {
+                    assert!(writes.len() <= 1, "seed {seed}: {} writes", writes.len());
+                }
+                let capacity = replies.out.capacity();
+                assert!(
+                    capacity <= IDLE_REPLY_CAPACITY,
+                    "seed {seed}: {capacity} kept"
+                );
+                if !matches!(next, Next::Read) {
+                    break;
+                }
+            }
+            let expected = expected_replies(&reads, eof);
+            assert!(
+                peer.writes.concat() == expected,
+                "seed {seed}: wrong replies"
+            );
+        }
     }
 }
