@@ -24,15 +24,11 @@ const MAX_LINGERING: usize = 256;
 const SWEEP: Duration = Duration::from_millis(10);
 
 /// Ends our side of `stream`, drains its input for at most a second and a MiB, then closes it.
-/// Blocks for as long as it drains: for a connection's own thread.
+/// Blocks for as long as it drains, never past the second, whatever the peer sends: for a
+/// connection's own thread.
 pub(crate) fn close_gracefully(stream: TcpStream) {
     let _ = stream.shutdown(Shutdown::Write);
-    let mut draining = Draining::new(stream);
-    while let Some(left) = draining.time_left() {
-        if draining.stream.set_read_timeout(Some(left)).is_err() || !draining.read_some() {
-            break;
-        }
-    }
+    Draining::new(stream).read_some(Wait::UntilTheDeadline);
 }
 
 /// A thread that closes many connections gracefully at once, for the accept loop, which must
@@ -85,7 +81,7 @@ fn linger(queue: Receiver<TcpStream>) {
                 Err(TryRecvError::Disconnected) => break,
             }
         }
-        lingering.retain_mut(|draining| draining.time_left().is_some() && draining.read_some());
+        lingering.retain_mut(|draining| draining.read_some(Wait::No));
         if !lingering.is_empty() {
             thread::sleep(SWEEP);
         }
@@ -99,6 +95,15 @@ struct Draining {
     drained: usize,
 }
 
+/// Whether a read of a draining connection waits for bytes to come.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Not at all: the socket is non-blocking, and one sweep takes only what is there.
+    No,
+    /// Until the connection's deadline, however its bytes trickle in.
+    UntilTheDeadline,
+}
+
 impl Draining {
     fn new(stream: TcpStream) -> Self {
         Draining {
@@ -108,16 +113,19 @@ impl Draining {
         }
     }
 
-    /// Returns the time left to drain, or `None` once it is up.
-    fn time_left(&self) -> Option<Duration> {
-        Some(self.deadline.saturating_duration_since(Instant::now())).filter(|d| !d.is_zero())
-    }
-
-    /// Reads what is there now; returns false once the connection is done with: ended, failed,
-    /// or over the byte budget.
-    fn read_some(&mut self) -> bool {
+    /// Reads and throws away what comes, as `wait` says; returns false once the connection is
+    /// done with: ended, failed, over the byte budget, or past its deadline. The deadline is
+    /// looked at before every read, so a peer that keeps sending cannot stretch the drain.
+    fn read_some(&mut self, wait: Wait) -> bool {
         let mut sink = [0; 8192];
         loop {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            if wait == Wait::UntilTheDeadline && self.stream.set_read_timeout(Some(left)).is_err() {
+                return false;
+            }
             match self.stream.read(&mut sink) {
                 Ok(0) => return false,
                 Ok(n) => {
@@ -127,9 +135,10 @@ impl Draining {
                     }
                 }
                 Err(err) if err.kind() == ErrorKind::Interrupted => {}
-                Err(err) => {
-                    return matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut);
+                Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return wait == Wait::No;
                 }
+                Err(_) => return false,
             }
         }
     }
@@ -179,6 +188,46 @@ mod tests {
         let mut got = Vec::new();
         peer.read_to_end(&mut got)?;
         assert_eq!(got, b"last words");
+        Ok(())
+    }
+
+    /// Starts a peer that sends a byte every 50 ms for 4 s, or until its writes fail; returns
+    /// how long it took them to fail (the other end closed for good), if they did.
+    fn trickle(mut peer: TcpStream) -> thread::JoinHandle<Option<Duration>> {
+        thread::spawn(move || {
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(4) {
+                if peer.write_all(b"x").is_err() {
+                    return Some(started.elapsed());
+                }
+                thread::sleep(Duration::from_millis(50));
+            }
+            None
+        })
+    }
+
+    #[test]
+    fn a_trickling_peer_cannot_stretch_a_graceful_close() -> std::io::Result<()> {
+        let (ours, peer) = pair_with_unread_input()?;
+        let trickling = trickle(peer);
+        let started = Instant::now();
+        close_gracefully(ours);
+        let took = started.elapsed();
+        assert!(took < LINGER_TIME + Duration::from_millis(300), "{took:?}");
+        let failed = trickling.join().expect("peer thread should not panic");
+        assert!(failed.is_some(), "the connection was never closed");
+        Ok(())
+    }
+
+    #[test]
+    fn a_trickling_peer_cannot_stretch_the_lingerer() -> std::io::Result<()> {
+        let lingerer = Lingerer::start()?;
+        let (ours, peer) = pair_with_unread_input()?;
+        let trickling = trickle(peer);
+        lingerer.close(ours);
+        let failed = trickling.join().expect("peer thread should not panic");
+        let took = failed.expect("the connection was never closed");
+        assert!(took < LINGER_TIME + Duration::from_millis(500), "{took:?}");
         Ok(())
     }
 }

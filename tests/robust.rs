@@ -128,6 +128,40 @@ fn the_busy_line_survives_a_client_that_already_sent() -> TestResult {
     Ok(())
 }
 
+/// Two peers that send a line too long and then trickle a byte every half second cannot keep
+/// their slots: the drain after `error: line too long` ends at its deadline (1 s) whatever they
+/// send, so a new client is welcomed soon after, well before the idle timeout (3 s).
+#[test]
+fn a_trickle_after_a_line_too_long_does_not_hold_the_slot() -> TestResult {
+    let server = tcp_server(&["--max-connections", "2", "--idle-timeout", "3s", "--quiet"])?;
+    let mut tricklers = Vec::new();
+    for _ in 0..2 {
+        let mut stream = connect_welcomed(server.addr)?;
+        exchange(&mut stream, b"Ada\n", b"Hello, Ada!\n")?;
+        stream.write_all(&vec![b'y'; 70_000])?;
+        assert_eq!(read_n(&mut stream, 21)?, b"error: line too long\n");
+        tricklers.push(thread::spawn(move || {
+            for _ in 0..10 {
+                if stream.write_all(b"y").is_err() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(500));
+            }
+        }));
+    }
+    let welcomed = eventually(Duration::from_millis(2500), || {
+        let mut stream = connect(server.addr)?;
+        let mut first = [0; 8];
+        stream.read_exact(&mut first)?;
+        Ok(&first == b"Welcome!")
+    })?;
+    assert!(welcomed, "the trickling peers kept both slots");
+    for trickler in tricklers {
+        trickler.join().expect("trickling thread should not panic");
+    }
+    Ok(())
+}
+
 /// A gigabyte-class raw stream costs no more memory than a short one: each 8 KiB read is one
 /// message, answered and forgotten.
 #[test]
