@@ -1,18 +1,84 @@
 //! Living within the process's limit on open files. Most Linux distributions start a process
 //! with a soft limit of 1,024 descriptors, macOS with 256: without care, `accept` starts failing
 //! with EMFILE before `--max-connections` is reached, and the clients past that point hang with
-//! no answer at all. Two remedies, both std only: clamp the connection limit to what the open-file
-//! limit allows, where the platform shows it; and keep one descriptor in reserve, so that a
-//! connection that arrives when none is left can still be accepted, told `busy` and closed (the
-//! trick libuv and others use).
+//! no answer at all. Two remedies, both std only: a budget that shares out what the open-file
+//! limit leaves, where the platform shows it (live connections, turned-away ones still being
+//! closed, what the server itself needs, what the process already holds); and one descriptor
+//! kept in reserve, so that a connection that arrives when none is left all the same can still
+//! be accepted, told `busy` and closed (the trick libuv and others use).
 
 use std::fs::File;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 
-/// Descriptors kept out of the connection budget: standard streams, the listener, the spare,
-/// and room for a few connections being turned away.
-const RESERVED: usize = 16;
+/// Descriptors the server needs while it serves, besides its connections: the spare, and a
+/// connection accepted but not yet let in or turned away.
+const WORKING: usize = 2;
+
+/// The most turned-away connections that are closed gracefully at once; past that, a turned-away
+/// connection is closed at once.
+const MAX_LINGERING: usize = 64;
+
+/// How the descriptors the open-file limit leaves are shared out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Budget {
+    /// How many connections may be live at once.
+    pub(crate) connections: usize,
+    /// How many turned-away connections may be closed gracefully at once.
+    pub(crate) lingering: usize,
+    /// The open-file limit, when it is why `connections` is below what was wanted.
+    pub(crate) lowered_by: Option<usize>,
+}
+
+impl Budget {
+    /// Shares out what the open-file `limit` leaves once the `open` descriptors the process
+    /// holds and what the server needs are counted: `wanted` connections, or fewer, and about an
+    /// eighth of the rest (at least one, at most 64) for turned-away connections being closed.
+    /// With no limit to go by, `wanted` connections and 64.
+    ///
+    /// # Errors
+    ///
+    /// When the limit leaves room for no connection and no turned-away one beside it.
+    pub(crate) fn new(wanted: usize, limit: Option<usize>, open: usize) -> io::Result<Self> {
+        let Some(limit) = limit else {
+            return Ok(Budget {
+                connections: wanted,
+                lingering: MAX_LINGERING,
+                lowered_by: None,
+            });
+        };
+        let free = limit.saturating_sub(open + WORKING);
+        if free < 2 {
+            return Err(io::Error::other(format!(
+                "the open-file limit ({limit}) leaves no descriptor for a connection, with {open} \
+                 open already; raise it with ulimit -n"
+            )));
+        }
+        let connections = wanted.min(free - (free / 8).clamp(1, MAX_LINGERING));
+        Ok(Budget {
+            connections,
+            lingering: (free - connections).min(MAX_LINGERING),
+            lowered_by: Some(limit).filter(|_| connections < wanted),
+        })
+    }
+
+    /// Shares out the process's descriptors as [`Budget::new`] does, reading its limit and
+    /// counting what it holds where the platform shows them.
+    pub(crate) fn now(wanted: usize) -> io::Result<Self> {
+        Self::new(wanted, open_file_limit(), open_descriptors())
+    }
+}
+
+/// Returns how many descriptors the process holds now (Linux's `/proc/self/fd`, less the one
+/// that reads it); 0 where the platform does not show them, where there is no limit to keep to
+/// either.
+fn open_descriptors() -> usize {
+    #[cfg(target_os = "linux")]
+    return std::fs::read_dir("/proc/self/fd")
+        .map_or(0, |entries| entries.count().saturating_sub(1));
+    #[cfg(not(target_os = "linux"))]
+    0
+}
 
 /// Returns the process's soft limit on open files, where the platform shows it (Linux's
 /// `/proc/self/limits`); `None` where it does not, or when there is no limit.
@@ -36,15 +102,6 @@ fn soft_open_files(limits: &str) -> Option<usize> {
         .next()?
         .parse()
         .ok()
-}
-
-/// Returns how many connections may be live at once: `wanted`, or fewer when the open-file
-/// `limit` would not leave room for them.
-pub(crate) fn connections_allowed(wanted: usize, limit: Option<usize>) -> usize {
-    match limit {
-        Some(limit) => wanted.min(limit.saturating_sub(RESERVED).max(1)),
-        None => wanted,
-    }
 }
 
 /// Returns true when `err` says the process or the system is out of descriptors (EMFILE or
@@ -110,11 +167,48 @@ Max locked memory         8388608              8388608              bytes
     }
 
     #[test]
-    fn connections_fit_within_the_open_file_limit() {
-        assert_eq!(connections_allowed(1024, Some(1024)), 1024 - RESERVED);
-        assert_eq!(connections_allowed(1024, Some(20_000)), 1024);
-        assert_eq!(connections_allowed(1024, None), 1024);
-        assert_eq!(connections_allowed(1024, Some(4)), 1);
+    fn the_budget_shares_out_what_the_limit_leaves() {
+        let budget = |wanted, limit, open| Budget::new(wanted, limit, open).ok();
+        // The stock limit, with stdio and the listener open: 1,018 free.
+        let stock = budget(1024, Some(1024), 4).unwrap();
+        assert_eq!((stock.connections, stock.lingering), (954, 64));
+        assert_eq!(stock.lowered_by, Some(1024));
+        // Inherited descriptors count too.
+        assert_eq!(budget(1024, Some(1024), 44).unwrap().connections, 914);
+        // Few wanted: all of them, and the most lingering.
+        let few = budget(2, Some(1024), 4).unwrap();
+        assert_eq!(
+            (few.connections, few.lingering, few.lowered_by),
+            (2, 64, None)
+        );
+        // A tiny limit: what fits, never less than one of each.
+        let tiny = budget(1024, Some(32), 4).unwrap();
+        assert_eq!((tiny.connections, tiny.lingering), (23, 3));
+        let least = budget(1024, Some(8), 4).unwrap();
+        assert_eq!((least.connections, least.lingering), (1, 1));
+        assert_eq!(budget(1024, Some(7), 4), None);
+        assert_eq!(budget(1024, Some(5), 4), None);
+        // No limit to go by.
+        let unlimited = budget(1024, None, 0).unwrap();
+        assert_eq!((unlimited.connections, unlimited.lingering), (1024, 64));
+    }
+
+    #[test]
+    fn every_budget_fits_its_limit() {
+        for limit in 0..300 {
+            for open in 0..10 {
+                for wanted in [1, 2, 10, 1024] {
+                    let Ok(budget) = Budget::new(wanted, Some(limit), open) else {
+                        assert!(limit < open + WORKING + 2, "{limit} {open} refused");
+                        continue;
+                    };
+                    let used = open + WORKING + budget.connections + budget.lingering;
+                    assert!(used <= limit, "{budget:?} over {limit} with {open} open");
+                    assert!(budget.connections >= 1 && budget.lingering >= 1);
+                    assert!(budget.connections <= wanted);
+                }
+            }
+        }
     }
 
     #[test]

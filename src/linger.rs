@@ -7,7 +7,9 @@
 
 use std::io::{ErrorKind, Read};
 use std::net::{Shutdown, TcpStream};
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -16,9 +18,6 @@ const LINGER_TIME: Duration = Duration::from_secs(1);
 
 /// How many bytes of a closing connection's input are drained at most.
 const LINGER_BYTES: usize = 1 << 20;
-
-/// How many connections the lingering thread drains at once; past that, one is closed at once.
-const MAX_LINGERING: usize = 256;
 
 /// How often the lingering thread looks at its connections again.
 const SWEEP: Duration = Duration::from_millis(10);
@@ -31,57 +30,87 @@ pub(crate) fn close_gracefully(stream: TcpStream) {
     Draining::new(stream).read_some(Wait::UntilTheDeadline);
 }
 
+/// Ends our side of `stream`, reads and throws away what the peer has sent already, and closes
+/// it, without waiting: graceful for a peer that sent before our last words went out, which is
+/// when a plain close would reset the connection. For when the descriptor is needed back at
+/// once.
+pub(crate) fn close_now(stream: TcpStream) {
+    let _ = stream.shutdown(Shutdown::Write);
+    if stream.set_nonblocking(true).is_ok() {
+        Draining::new(stream).read_some(Wait::No);
+    }
+}
+
 /// A thread that closes many connections gracefully at once, for the accept loop, which must
-/// never wait on a peer.
+/// never wait on a peer. It holds at most as many as its capacity, each one a descriptor: the
+/// server's descriptor budget sets it.
 #[derive(Debug)]
 pub(crate) struct Lingerer {
-    queue: SyncSender<TcpStream>,
+    queue: Sender<(TcpStream, Held)>,
+    held: Arc<AtomicUsize>,
+    capacity: usize,
+}
+
+/// A connection in the lingerer's hands, counted against its capacity until it is closed.
+#[derive(Debug)]
+struct Held(Arc<AtomicUsize>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Lingerer {
-    /// Starts the lingering thread; it ends once every handle is dropped and its work is done.
-    pub(crate) fn start() -> std::io::Result<Self> {
-        let (queue, closing) = mpsc::sync_channel(MAX_LINGERING);
+    /// Starts the lingering thread, to hold at most `capacity` connections at once; it ends once
+    /// every handle is dropped and its work is done.
+    pub(crate) fn start(capacity: usize) -> std::io::Result<Self> {
+        let (queue, closing) = mpsc::channel();
         thread::Builder::new()
             .name("lingerer".into())
             .stack_size(64 * 1024)
             .spawn(move || linger(closing))?;
-        Ok(Lingerer { queue })
+        Ok(Lingerer {
+            queue,
+            held: Arc::default(),
+            capacity,
+        })
     }
 
-    /// Ends our side of `stream` now and hands it over to be drained and closed; when too many
-    /// are lingering already, closes it at once.
+    /// Ends our side of `stream` now and hands it over to be drained and closed; when the
+    /// lingerer holds as many as it may already, closes it at once, the best left under a
+    /// flood. Called from one thread only, the accept loop.
     pub(crate) fn close(&self, stream: TcpStream) {
         let _ = stream.shutdown(Shutdown::Write);
-        if stream.set_nonblocking(true).is_err() {
+        if self.held.load(Ordering::Acquire) >= self.capacity
+            || stream.set_nonblocking(true).is_err()
+        {
             return;
         }
-        // A full queue drops the stream here: a plain close, the best left under a flood.
-        let _ = self.queue.try_send(stream);
+        self.held.fetch_add(1, Ordering::AcqRel);
+        // If the thread is gone, the stream comes back here and is closed at once.
+        let _ = self.queue.send((stream, Held(Arc::clone(&self.held))));
     }
 }
 
-fn linger(queue: Receiver<TcpStream>) {
-    let mut lingering: Vec<Draining> = Vec::new();
+fn linger(queue: Receiver<(TcpStream, Held)>) {
+    let mut lingering: Vec<(Draining, Held)> = Vec::new();
     loop {
         if lingering.is_empty() {
             match queue.recv() {
-                Ok(stream) => lingering.push(Draining::new(stream)),
+                Ok((stream, held)) => lingering.push((Draining::new(stream), held)),
                 Err(_) => return,
             }
         }
         loop {
             match queue.try_recv() {
-                Ok(stream) if lingering.len() < MAX_LINGERING => {
-                    lingering.push(Draining::new(stream))
-                }
-                Ok(_) => {}
+                Ok((stream, held)) => lingering.push((Draining::new(stream), held)),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) if lingering.is_empty() => return,
                 Err(TryRecvError::Disconnected) => break,
             }
         }
-        lingering.retain_mut(|draining| draining.read_some(Wait::No));
+        lingering.retain_mut(|(draining, _)| draining.read_some(Wait::No));
         if !lingering.is_empty() {
             thread::sleep(SWEEP);
         }
@@ -177,7 +206,7 @@ mod tests {
 
     #[test]
     fn the_lingerer_closes_gracefully_without_blocking_the_caller() -> std::io::Result<()> {
-        let lingerer = Lingerer::start()?;
+        let lingerer = Lingerer::start(4)?;
         let (ours, mut peer) = pair_with_unread_input()?;
         let started = Instant::now();
         lingerer.close(ours);
@@ -221,13 +250,47 @@ mod tests {
 
     #[test]
     fn a_trickling_peer_cannot_stretch_the_lingerer() -> std::io::Result<()> {
-        let lingerer = Lingerer::start()?;
+        let lingerer = Lingerer::start(4)?;
         let (ours, peer) = pair_with_unread_input()?;
         let trickling = trickle(peer);
         lingerer.close(ours);
         let failed = trickling.join().expect("peer thread should not panic");
         let took = failed.expect("the connection was never closed");
         assert!(took < LINGER_TIME + Duration::from_millis(500), "{took:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn the_lingerer_holds_no_more_than_its_capacity() -> std::io::Result<()> {
+        let lingerer = Lingerer::start(2)?;
+        let mut peers = Vec::new();
+        for _ in 0..3 {
+            let (ours, peer) = pair_with_unread_input()?;
+            lingerer.close(ours);
+            peers.push(peer);
+        }
+        // The third was closed at once.
+        assert_eq!(lingerer.held.load(Ordering::Acquire), 2);
+        // The two held ones are let go at their deadline, and their places with them.
+        let deadline = Instant::now() + LINGER_TIME * 3;
+        while lingerer.held.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            thread::sleep(SWEEP);
+        }
+        assert_eq!(lingerer.held.load(Ordering::Acquire), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn a_quick_close_takes_what_came_and_ends_the_stream() -> std::io::Result<()> {
+        let (ours, mut peer) = pair_with_unread_input()?;
+        thread::sleep(Duration::from_millis(50));
+        let started = Instant::now();
+        close_now(ours);
+        assert!(started.elapsed() < Duration::from_millis(500));
+        let mut got = Vec::new();
+        // A reset would make this fail; an orderly end of stream gives Ok.
+        peer.read_to_end(&mut got)?;
+        assert_eq!(got, b"last words");
         Ok(())
     }
 }

@@ -41,7 +41,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         .idle_timeout(Some(args.idle_timeout.0).filter(|d| !d.is_zero()))
         .max_connections(args.max_connections);
     // Before any thread starts and before clients are told the server is there.
-    server.reserve_descriptors();
+    server.reserve_descriptors()?;
     let bound = server
         .local_addr()
         .context("failed to read the bound address")?;

@@ -11,8 +11,8 @@ use std::thread;
 use std::time::Duration;
 
 use crate::backoff::Backoff;
-use crate::fdlimit::{self, Spare};
-use crate::linger::Lingerer;
+use crate::fdlimit::{self, Budget, Spare};
+use crate::linger::{Lingerer, close_now};
 use crate::log::Log;
 use crate::protocol::BUSY;
 use crate::rate_limit::RateLimited;
@@ -43,14 +43,6 @@ impl Drop for Slot {
     }
 }
 
-/// Returns how many connections may be live at once: `wanted`, or less where the open-file
-/// limit would not leave a descriptor for each; then also that limit, when it lowered `wanted`.
-pub(crate) fn connection_limit(wanted: usize) -> (usize, Option<usize>) {
-    let limit = fdlimit::open_file_limit();
-    let allowed = fdlimit::connections_allowed(wanted, limit);
-    (allowed, limit.filter(|_| allowed < wanted))
-}
-
 /// The admission policy: admits a connection while there is room, turns it away otherwise, and
 /// survives and reports the failures of `accept`.
 #[derive(Debug)]
@@ -66,25 +58,26 @@ pub(crate) struct Admission {
 }
 
 impl Admission {
-    /// Starts the policy for `wanted` live connections, lowered to what the open-file limit
-    /// allows, which is then said on `reports`.
-    pub(crate) fn start(wanted: usize, reports: Log) -> io::Result<Self> {
-        let (max, limit) = connection_limit(wanted);
-        if let Some(limit) = limit {
+    /// Starts the policy within `budget`; when it holds fewer connections than `wanted` for
+    /// lack of descriptors, says so on `reports`.
+    pub(crate) fn start(budget: Budget, wanted: usize, reports: Log) -> io::Result<Self> {
+        if let Some(limit) = budget.lowered_by {
+            let max = budget.connections;
+            let plural = if max == 1 { "" } else { "s" };
             reports.line(format_args!(
-                "the open-file limit ({limit}) allows {max} live connections, not {wanted}; \
-                 raise it with ulimit -n for more"
+                "the open-file limit ({limit}) allows {max} live connection{plural}, not \
+                 {wanted}; raise it with ulimit -n for more"
             ));
         }
-        Self::new(max, reports)
+        Self::new(budget, reports)
     }
 
-    fn new(max: usize, reports: Log) -> io::Result<Self> {
+    fn new(budget: Budget, reports: Log) -> io::Result<Self> {
         Ok(Admission {
             live: Arc::new(AtomicUsize::new(0)),
-            max,
+            max: budget.connections,
             spare: Spare::new(),
-            lingerer: Lingerer::start()?,
+            lingerer: Lingerer::start(budget.lingering)?,
             backoff: Backoff::default(),
             turned_away: RateLimited::new(Duration::from_secs(1)),
             accept_errors: RateLimited::new(Duration::from_secs(1)),
@@ -111,8 +104,11 @@ impl Admission {
                 // The peer may have sent its name already; a plain close would then reset the
                 // connection, and the peer could lose the busy line.
                 self.lingerer.close(tell_busy(stream));
-                let max = self.max;
-                self.report_turned_away(peer, format_args!("{max} connections are open"));
+                let open = match self.max {
+                    1 => "1 connection is open".to_string(),
+                    max => format!("{max} connections are open"),
+                };
+                self.report_turned_away(peer, format_args!("{open}"));
             }
             Err(err) if err.kind() == ErrorKind::Interrupted => {}
             Err(err) if fdlimit::is_out_of_descriptors(&err) && self.spare.is_held() => {
@@ -134,7 +130,9 @@ impl Admission {
     /// the spare descriptor, accepted, told busy, closed; then the spare is taken back.
     fn answer_with_spare(&mut self, listener: &TcpListener, err: &io::Error) {
         if let Ok((stream, peer)) = self.spare.accept(listener) {
-            drop(tell_busy(stream));
+            // The spare is needed back at once: what this client sent already is taken, so the
+            // close does not reset the connection, but nothing waits for more.
+            close_now(tell_busy(stream));
             self.report_turned_away(peer, format_args!("out of file descriptors ({err})"));
         }
         self.spare.refill();
@@ -166,7 +164,8 @@ mod tests {
     fn policy(max: usize) -> io::Result<(TcpListener, Admission, mpsc::Receiver<Vec<u8>>)> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let (tx, rx) = mpsc::channel();
-        let admission = Admission::new(max, Log::to_writer(Tap(tx)))?;
+        let budget = Budget::new(max, None, 0)?;
+        let admission = Admission::new(budget, Log::to_writer(Tap(tx)))?;
         Ok((listener, admission, rx))
     }
 
@@ -193,7 +192,7 @@ mod tests {
         second.read_to_end(&mut reply)?;
         assert_eq!(reply, BUSY);
         let peer = second.local_addr()?;
-        let line = format!("{peer}: turned away, 1 connections are open\n");
+        let line = format!("{peer}: turned away, 1 connection is open\n");
         assert_eq!(report(&reports), line);
         drop(admitted);
         let _third = client(&listener)?;
@@ -206,6 +205,9 @@ mod tests {
     fn out_of_descriptors_the_spare_answers_busy() -> io::Result<()> {
         let (listener, mut admission, reports) = policy(10)?;
         let mut waiting = client(&listener)?;
+        // It has sent its name already: a plain close would reset the connection.
+        waiting.write_all(b"Ada\n")?;
+        thread::sleep(Duration::from_millis(50));
         let emfile = io::Error::from_raw_os_error(24);
         let shown = emfile.to_string();
         assert!(admission.admit(Err(emfile), &listener).is_none());

@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::admission::{Admission, Admitted};
 use super::connection::{ConnectionConfig, serve};
 use crate::addr::first_that_works;
+use crate::fdlimit::Budget;
 use crate::log::Log;
 use crate::rate_limit::RateLimited;
 use crate::stop::{Poke, StopHandle};
@@ -28,8 +29,8 @@ pub struct TcpServer {
     max_connections: usize,
     log: Log,
     reports: Log,
-    /// Whether the descriptor table has room for the connection limit already.
-    reserved: bool,
+    /// How the descriptors are shared out, once reckoned (and the table grown for them).
+    budget: Option<Budget>,
 }
 
 impl TcpServer {
@@ -59,7 +60,7 @@ impl TcpServer {
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
             log: Log::quiet(),
             reports: Log::stderr(),
-            reserved: false,
+            budget: None,
         })
     }
 
@@ -112,8 +113,9 @@ impl TcpServer {
         self.stop.clone()
     }
 
-    /// Makes room in the process's descriptor table for as many connections as may be live, now
-    /// (on Linux; elsewhere it does nothing).
+    /// Reckons how many connections the process's open-file limit leaves room for, counting the
+    /// descriptors it holds already, and makes room in its descriptor table for them, now (both
+    /// where the platform shows the limit, Linux; elsewhere it only takes the connection limit).
     ///
     /// Linux grows a descriptor table by doubling, and once threads share the table each growth
     /// waits for an RCU grace period, milliseconds in which nothing is accepted: long enough for
@@ -122,13 +124,25 @@ impl TcpServer {
     /// of serving. [`run`](TcpServer::run) does it first thing if it has not been done; call it
     /// before anything starts a thread (the first line to a [`Log`] starts one), and before
     /// telling clients the server is there, as the `tcp-server` binary does.
-    pub fn reserve_descriptors(&mut self) {
+    ///
+    /// # Errors
+    ///
+    /// When the open-file limit leaves no room for a single connection: the server would turn
+    /// everyone away.
+    pub fn reserve_descriptors(&mut self) -> io::Result<()> {
+        self.reckon().map(drop)
+    }
+
+    /// Returns the descriptor budget, reckoning it (and growing the table) the first time.
+    fn reckon(&mut self) -> io::Result<Budget> {
+        if let Some(budget) = self.budget {
+            return Ok(budget);
+        }
+        let budget = Budget::now(self.max_connections)?;
         #[cfg(target_os = "linux")]
-        reserve_descriptors(
-            &self.listener,
-            super::admission::connection_limit(self.max_connections).0,
-        );
-        self.reserved = true;
+        reserve_descriptors(&self.listener, budget.connections + budget.lingering);
+        self.budget = Some(budget);
+        Ok(budget)
     }
 
     /// Accepts connections until stopped, each served on a thread of its own: the original's
@@ -137,11 +151,15 @@ impl TcpServer {
     /// It does not join the connection threads: each one ends when its client sends the exit
     /// word, hangs up or goes idle, also after `run` has returned. Failures of one connection, of
     /// `accept` or of a thread spawn are reported and never end the loop.
+    ///
+    /// # Errors
+    ///
+    /// When the open-file limit leaves no room for a single connection (see
+    /// [`reserve_descriptors`](TcpServer::reserve_descriptors)), or no thread can be started.
     pub fn run(mut self) -> io::Result<()> {
-        if !self.reserved {
-            self.reserve_descriptors();
-        }
-        let mut admission = Admission::start(self.max_connections, self.reports.clone())?;
+        let budget = self.reckon()?;
+        let wanted = self.max_connections;
+        let mut admission = Admission::start(budget, wanted, self.reports.clone())?;
         let spawner = Spawner::start(self.config, self.log.clone(), self.reports.clone())?;
         loop {
             let accepted = self.listener.accept(); // sock, addr = s.accept()
