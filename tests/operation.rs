@@ -164,3 +164,187 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Reads the lines of `pipe` on a thread of its own, folding each into `state` with `take` until
+/// it says it has enough or the pipe ends, and returns the state; fails if that takes longer
+/// than `limit` (what the pipe was short of would otherwise be a hang).
+fn fold_lines<T: Send + 'static>(
+    pipe: impl Read + Send + 'static,
+    limit: Duration,
+    mut state: T,
+    mut take: impl FnMut(&mut T, &str) -> bool + Send + 'static,
+) -> io::Result<T> {
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if !take(&mut state, &line) {
+                break;
+            }
+        }
+        let _ = done.send(state);
+    });
+    result.recv_timeout(limit).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("the lines took over {limit:?}"),
+        )
+    })
+}
+
+/// Says whether `line` is one a tcp-server prints, on stdout or stderr, in the runs below.
+fn is_server_line(line: &str) -> bool {
+    let peer = |rest: &str| {
+        rest.strip_prefix("127.0.0.1:")
+            .is_some_and(|port| port.parse::<u16>().is_ok())
+    };
+    let counted = |rest: &str, what: &str| {
+        rest.split_once(what)
+            .is_some_and(|(n, tail)| n.parse::<u64>().is_ok() && tail.is_empty())
+    };
+    line == "TCPServer is waiting for connection..."
+        || line.strip_prefix("listening on ").is_some_and(peer)
+        || line
+            .strip_prefix("Accept new connection from ")
+            .and_then(|rest| rest.strip_suffix("..."))
+            .is_some_and(peer)
+        || line
+            .strip_prefix("Connection from ")
+            .and_then(|rest| rest.strip_suffix(" closed."))
+            .is_some_and(peer)
+        || line
+            .split_once(": ")
+            .is_some_and(|(who, what)| peer(who) && what.starts_with("Connection reset by peer"))
+        || counted(
+            line,
+            " log lines dropped: standard output is not keeping up",
+        )
+        || counted(line, " lines dropped: this output is not keeping up")
+}
+
+/// stdout and stderr into one pipe (`tcp-server 2>&1 | less`) with a reader that lags: every
+/// line that comes out is whole, never two spliced together, though both streams write
+/// thousands of lines in large batches. Unix only: bash joins the two streams.
+#[cfg(unix)]
+#[test]
+fn stdout_and_stderr_in_one_pipe_keep_every_line_whole() -> TestResult {
+    let spawned = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("exec {} --port 0 2>&1", bin("tcp-server")))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(child) = spawned else {
+        skip("bash is not installed: it joins the server's two streams");
+        return Ok(());
+    };
+    let mut server = KillOnDrop(child);
+    let mut out = BufReader::new(server.0.stdout.take().ok_or("stdout is piped")?);
+    // The two streams' first lines may come in either order.
+    let mut listening = None;
+    for _ in 0..2 {
+        let mut line = String::new();
+        out.read_line(&mut line)?;
+        listening = listening.or(line
+            .trim_end()
+            .strip_prefix("listening on ")
+            .map(str::to_string));
+    }
+    let addr: std::net::SocketAddr = listening.ok_or("no listening line")?.parse()?;
+    // Nobody reads while 1,500 clients come and reset: two or three lines each, on both
+    // streams.
+    for _ in 0..1500 {
+        let resetting = connect(addr)?;
+        resetting.peek(&mut [0; 1])?;
+        drop(resetting);
+    }
+    let (lines, spliced) = fold_lines(
+        out,
+        TIMEOUT * 4,
+        (0, Vec::new()),
+        |(lines, spliced), line| {
+            if !is_server_line(line) {
+                spliced.push(line.to_string());
+            }
+            *lines += 1;
+            if *lines % 64 == 0 {
+                // A slow reader: the writers keep finding the pipe full.
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            *lines < 2900
+        },
+    )?;
+    assert!(spliced.is_empty(), "cut or spliced lines: {spliced:?}");
+    assert_eq!(lines, 2900);
+    Ok(())
+}
+
+/// With stdout on a full disk, the lines it cannot take are not lost without a word: stderr
+/// says how many, and why. Linux only: /dev/full is always full.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_under_stdout_is_reported() -> TestResult {
+    let full = File::options().write(true).open("/dev/full")?;
+    let mut command = command("tcp-server");
+    command.args(["--port", "0"]);
+    let server = ServerProcess::start_with_stdout(command, Stdout::File(full))?;
+    let mut client = connect_welcomed(server.addr)?;
+    exchange(&mut client, b"Ada", b"Hello, Ada!")?;
+    client.write_all(b"exit")?;
+    assert!(is_closed(&mut client)?);
+    let line = server.stderr_line()?;
+    let (count, why) = line
+        .split_once(" log lines lost: standard output failed: ")
+        .ok_or(format!("unexpected line {line:?}"))?;
+    assert!(count.parse::<u64>()? >= 1, "{line}");
+    let full_disk = io::Error::from_raw_os_error(28).to_string();
+    assert_eq!(why, full_disk);
+    Ok(())
+}
+
+/// A stdout pipe that a parent left non-blocking, read only once the server is done: the
+/// server's writer waits for room whenever the pipe is full instead of taking "would block" for
+/// a failure, and every one of 10,000 lines arrives. Linux only; python3 sets the flag (the
+/// test skips without it).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_non_blocking_stdout_loses_no_line() -> TestResult {
+    const NONBLOCKING_EXEC: &str = "import fcntl, os, sys\n\
+        flags = fcntl.fcntl(1, fcntl.F_GETFL)\n\
+        fcntl.fcntl(1, fcntl.F_SETFL, flags | os.O_NONBLOCK)\n\
+        os.execv(sys.argv[1], sys.argv[1:])\n";
+    let spawned = std::process::Command::new("python3")
+        .args(["-c", NONBLOCKING_EXEC, bin("udp-server"), "--port", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(child) = spawned else {
+        skip("python3 is not installed: it makes the pipe non-blocking");
+        return Ok(());
+    };
+    let mut server = KillOnDrop(child);
+    let mut stderr = BufReader::new(server.0.stderr.take().ok_or("stderr is piped")?);
+    let mut first = String::new();
+    stderr.read_line(&mut first)?;
+    let addr: std::net::SocketAddr = first
+        .trim_end()
+        .strip_prefix("listening on ")
+        .ok_or(format!("no listening line: {first:?}"))?
+        .parse()?;
+    let socket = udp_socket()?;
+    let mut buf = [0; 64];
+    for i in 0..10_000 {
+        socket.send_to(format!("n{i}").as_bytes(), addr)?;
+        socket.recv_from(&mut buf)?;
+    }
+    let out = server.0.stdout.take().ok_or("stdout is piped")?;
+    let expected = format!("Received from {}.", socket.local_addr()?);
+    let received = fold_lines(out, TIMEOUT, 0, move |received, line| {
+        *received += usize::from(line == expected);
+        *received < 10_000
+    });
+    assert_eq!(received?, 10_000, "lines went missing");
+    Ok(())
+}

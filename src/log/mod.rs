@@ -7,13 +7,19 @@
 //! a busy server pays one write per batch, not per line, and a server killed right after an
 //! event has already written that event's line. When the stream does not move (a pipe nobody
 //! reads, a terminal paused with Ctrl-S), lines past the buffer are dropped and counted, and the
-//! count is reported once it moves again.
+//! count is reported once it moves again. Every line arrives whole, also when stdout and stderr
+//! share one pipe, and lines a failing stream could not take are counted like dropped ones
+//! (output.rs).
 
 use std::fmt;
 use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use output::{Output, Unreported};
+
+mod output;
 
 /// The most bytes of lines held for a stream that does not keep up (a reader that stopped
 /// reading a pipe); lines beyond it are dropped and counted, so memory stays bounded.
@@ -25,6 +31,9 @@ const LOAD_BATCH: Duration = Duration::from_millis(1);
 
 /// How long [`Log::flush`] waits for a stream that does not move before it gives up.
 const FLUSH_LIMIT: Duration = Duration::from_secs(2);
+
+/// How often at most standard output's log says on stderr what it dropped or lost.
+const NOTICE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A cheap, cloneable handle to where a server writes its lines: the original's console lines
 /// on stdout, or its reports on stderr.
@@ -197,48 +206,39 @@ impl Shared {
         }
     }
 
-    /// Says that `dropped` lines were dropped, where this log's notices go.
-    fn notice_dropped(&self, dropped: u64, sink: &mut dyn Write) {
-        match self.notice {
-            Notice::Stderr => Log::stderr().line(format_args!(
-                "{dropped} log lines dropped: standard output is not keeping up"
-            )),
-            Notice::Inline => {
-                let _ = writeln!(
-                    sink,
-                    "{dropped} lines dropped: this output is not keeping up"
-                );
+    /// Waits for lines and swaps them into `batch`, with the count of lines dropped since the
+    /// last batch; `None` once the log is closed and every line is out.
+    fn next_batch(&self, batch: &mut Vec<u8>) -> Option<u64> {
+        let mut state = self.lock_state();
+        state.writing = false;
+        while state.pending.is_empty() {
+            self.idle.notify_all();
+            if state.closed {
+                return None;
             }
+            state = self
+                .wake
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
+        std::mem::swap(&mut state.pending, batch);
+        state.writing = true;
+        Some(std::mem::take(&mut state.dropped))
     }
 
     /// Hands each batch of lines to `sink` as soon as there is one, until the log is closed and
-    /// empty.
-    fn run_writer(&self, mut sink: Box<dyn Write + Send>) {
+    /// empty; says what was dropped or lost on the way.
+    fn run_writer(&self, sink: Box<dyn Write + Send>) {
+        let mut output = Output::new(sink);
+        let mut unreported = Unreported::default();
+        let mut last_notice: Option<Instant> = None;
         let mut batch = Vec::new();
-        loop {
-            let dropped = {
-                let mut state = self.lock_state();
-                state.writing = false;
-                while state.pending.is_empty() {
-                    self.idle.notify_all();
-                    if state.closed {
-                        return;
-                    }
-                    state = self
-                        .wake
-                        .wait(state)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner());
-                }
-                std::mem::swap(&mut state.pending, &mut batch);
-                state.writing = true;
-                std::mem::take(&mut state.dropped)
-            };
-            if dropped > 0 {
-                self.notice_dropped(dropped, &mut sink);
+        while let Some(dropped) = self.next_batch(&mut batch) {
+            unreported.dropped(dropped);
+            self.report(&mut unreported, &mut output, &mut last_notice, false);
+            if let Some(lost) = output.write(&batch) {
+                unreported.lost(lost);
             }
-            let _ = sink.write_all(&batch);
-            let _ = sink.flush();
             batch.clear();
             // Lines came while that write was under way: the server is busy. Writing each
             // small batch at once would cost a wake-up and a write per line or two, a sixth
@@ -248,6 +248,37 @@ impl Shared {
             // waits: it finds the writer asleep and wakes it.
             if !self.lock_state().pending.is_empty() {
                 thread::sleep(LOAD_BATCH);
+            }
+        }
+        self.report(&mut unreported, &mut output, &mut last_notice, true);
+    }
+
+    /// Says what was dropped or lost, where this log's notices go: in the stream itself, once
+    /// it takes a write again; or, for standard output, on stderr, at most once a second
+    /// (and once more when the log closes).
+    fn report(
+        &self,
+        unreported: &mut Unreported,
+        output: &mut Output,
+        last: &mut Option<Instant>,
+        closing: bool,
+    ) {
+        if unreported.is_empty() {
+            return;
+        }
+        match self.notice {
+            Notice::Inline => {
+                if output.write(unreported.notice(false).as_bytes()).is_none() {
+                    *unreported = Unreported::default();
+                }
+            }
+            Notice::Stderr => {
+                if closing || last.is_none_or(|last| last.elapsed() >= NOTICE_INTERVAL) {
+                    let notice = unreported.notice(true);
+                    Log::stderr().line(format_args!("{}", notice.trim_end()));
+                    *unreported = Unreported::default();
+                    *last = Some(Instant::now());
+                }
             }
         }
     }
@@ -379,5 +410,46 @@ pub(crate) mod tests {
         let written: Vec<u8> = rx.try_iter().flatten().collect();
         let expected: String = (0..1000).map(|i| format!("{i}\n")).collect();
         assert_eq!(String::from_utf8(written).unwrap(), expected);
+    }
+
+    /// A sink that fails every write while it is told to, as a full disk does.
+    #[derive(Clone, Default)]
+    struct Failing {
+        failing: Arc<Mutex<bool>>,
+        written: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Write for Failing {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if *self.failing.lock().unwrap() {
+                return Err(io::Error::other("no space left"));
+            }
+            self.written.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lines_a_failing_stream_could_not_take_are_counted_in_it() {
+        let sink = Failing::default();
+        let log = Log::to_writer(sink.clone());
+        log.line(format_args!("before"));
+        log.flush();
+        *sink.failing.lock().unwrap() = true;
+        for i in 0..10 {
+            log.line(format_args!("lost {i}"));
+        }
+        log.flush();
+        *sink.failing.lock().unwrap() = false;
+        log.line(format_args!("after"));
+        drop(log);
+        let written = String::from_utf8(sink.written.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            written,
+            "before\n10 lines lost: this output failed: no space left\nafter\n"
+        );
     }
 }
