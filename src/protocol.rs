@@ -80,13 +80,43 @@ pub(crate) const fn greeting_len(name_len: usize) -> usize {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Shown<'a>(pub &'a [u8]);
 
+impl Shown<'_> {
+    /// How many bytes a quote shows at most.
+    const LONGEST: usize = 60;
+}
+
 impl std::fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        const LONGEST: usize = 60;
-        let cut = &self.0[..self.0.len().min(LONGEST)];
+        let cut = &self.0[..self.0.len().min(Self::LONGEST)];
         write!(f, "\"{}\"", cut.escape_ascii())?;
         if cut.len() < self.0.len() {
             write!(f, "... ({} bytes)", self.0.len())?;
+        }
+        Ok(())
+    }
+}
+
+/// Says how a reply that came differs from the one `expected`: both quoted short, and, when
+/// they differ only past what the quotes show, from which byte on and what each holds there.
+/// A quote cut short says the whole length.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mismatch<'a> {
+    pub(crate) expected: &'a [u8],
+    pub(crate) got: &'a [u8],
+}
+
+impl std::fmt::Display for Mismatch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (expected, got) = (self.expected, self.got);
+        write!(f, "expected {} but got {}", Shown(expected), Shown(got))?;
+        let same = expected.iter().zip(got).take_while(|(a, b)| a == b).count();
+        if same >= Shown::LONGEST {
+            write!(
+                f,
+                "; they differ from byte {same} on: {} against {}",
+                Shown(&expected[same..]),
+                Shown(&got[same..])
+            )?;
         }
         Ok(())
     }
@@ -131,5 +161,31 @@ mod tests {
         let mut out = b"x".to_vec();
         push_greeting(&mut out, "Zoë".as_bytes(), b"\r\n");
         assert_eq!(out, "xHello, Zoë!\r\n".as_bytes());
+    }
+
+    #[test]
+    fn a_mismatch_says_where_the_two_differ() {
+        let short = Mismatch {
+            expected: b"Hello, Ada!",
+            got: b"Hello, Bob!",
+        };
+        assert_eq!(
+            short.to_string(),
+            r#"expected "Hello, Ada!" but got "Hello, Bob!""#
+        );
+        let expected = [&b"Hello, "[..], &[b'a'; 100], b"!"].concat();
+        let got = [&b"Hello, "[..], &[b'a'; 70], b"!Hello, "].concat();
+        let a53 = "a".repeat(53);
+        let a30 = "a".repeat(30);
+        assert_eq!(
+            Mismatch {
+                expected: &expected,
+                got: &got
+            }
+            .to_string(),
+            format!(
+                r#"expected "Hello, {a53}"... (108 bytes) but got "Hello, {a53}"... (85 bytes); they differ from byte 77 on: "{a30}!" against "!Hello, ""#
+            )
+        );
     }
 }

@@ -244,6 +244,28 @@ fn the_client_rejects_a_wrong_reply() -> TestResult {
     Ok(())
 }
 
+/// A reply that differs only far in, as one a server answered in two pieces does, is shown
+/// where the two part and with the true lengths, not as two identical quotes.
+#[test]
+fn a_wrong_long_reply_is_shown_where_it_differs() -> TestResult {
+    let piece = |n: usize| [&b"Hello, "[..], &vec![b'a'; n], b"!"].concat();
+    // Both pieces in one write, so that all of it is there when the client looks.
+    let two: &'static [u8] = Box::leak([piece(200), piece(100)].concat().into_boxed_slice());
+    let script: &'static [&'static [u8]] = Box::leak(Box::new([b"Welcome!", two]));
+    let addr = scripted_server(script)?;
+    let mut client = TcpClient::connect(addr, TIMEOUT)?;
+    let err = client.greet(&[b'a'; 300]).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    let msg = err.to_string();
+    assert!(msg.contains("... (308 bytes) but got "), "{msg}");
+    assert!(
+        msg.contains("... (316 bytes); they differ from byte 207 on: "),
+        "{msg}"
+    );
+    assert!(msg.ends_with(r#"... (101 bytes) against "!Hello, aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"... (109 bytes)"#), "{msg}");
+    Ok(())
+}
+
 /// A server that hangs up in the middle of a reply gives `UnexpectedEof`, not a hang.
 #[test]
 fn the_client_reports_a_hang_up_mid_reply() -> TestResult {
@@ -317,20 +339,25 @@ fn each_reply_gets_the_whole_timeout() -> TestResult {
     Ok(())
 }
 
-/// A name longer than one server read (8 KiB) would come back as two replies: it is refused
-/// before anything is sent, with a message that quotes only the start of it.
+/// A name longer than one TCP segment is sure to carry (536 bytes) could reach the server in
+/// two reads and come back as two replies: it is refused before anything is sent, with a
+/// message that quotes only the start of it.
 #[test]
-fn the_client_refuses_a_name_longer_than_one_read() -> TestResult {
+fn the_client_refuses_a_name_longer_than_one_segment() -> TestResult {
     let server = start_tcp_server()?;
     let mut client = TcpClient::connect(server.addr, TIMEOUT)?;
-    assert_eq!(client.greet(&[b'a'; 8192])?.len(), 8192 + 8);
-    let err = client.greet(&[b'b'; 10_000]).unwrap_err();
-    assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
-    let msg = err.to_string();
-    assert!(
-        msg.contains("longer than 8192 bytes") && msg.contains("(10000 bytes)") && msg.len() < 200,
-        "{msg}"
-    );
+    assert_eq!(client.greet(&[b'a'; 536])?.len(), 536 + 8);
+    for long in [537, 10_000] {
+        let err = client.greet(&vec![b'b'; long]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("longer than 536 bytes")
+                && msg.contains(&format!("({long} bytes)"))
+                && msg.len() < 200,
+            "{msg}"
+        );
+    }
     assert_eq!(client.greet(b"still here")?, b"Hello, still here!");
     server.stop()
 }

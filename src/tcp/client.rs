@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::addr::first_that_works;
 use crate::duration::Dur;
-use crate::framer::READ_SIZE;
-use crate::protocol::{self, EXIT, Shown, WELCOME};
+use crate::protocol::{self, EXIT, Mismatch, Shown, WELCOME};
 
 /// A client of the TCP greeting server that sends names bare, as the original client does.
 #[derive(Debug)]
@@ -25,9 +24,11 @@ impl TcpClient {
     /// otherwise (`--timeout`).
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-    /// The longest name the client sends: the server takes one read of up to this many bytes
-    /// (8 KiB) as one message, so a longer name would come back as two replies.
-    pub const MAX_NAME: usize = READ_SIZE;
+    /// The longest name the client sends: 536 bytes. The server takes each read as one message,
+    /// so a name must reach it in one piece; 536 bytes is what every TCP segment can carry (the
+    /// least maximum segment size any IPv4 network uses), and a longer name may come through a
+    /// real network in two pieces, and back as two replies.
+    pub const MAX_NAME: usize = 536;
 
     /// Checks that `name` can be sent bare over TCP and come back as one reply.
     ///
@@ -41,8 +42,8 @@ impl TcpClient {
             Err("a name cannot be empty".to_string())
         } else if name.len() > Self::MAX_NAME {
             Err(format!(
-                "a name cannot be longer than {} bytes, the most the server reads as one \
-                 message: {}",
+                "a name cannot be longer than {} bytes, or a network may split it and the \
+                 server answer each piece: {}",
                 Self::MAX_NAME,
                 Shown(name)
             ))
@@ -147,26 +148,25 @@ impl TcpClient {
         }
     }
 
-    /// Builds the error for a reply that is not `expected`, after a short look for the rest of it.
+    /// Builds the error for a reply that is not `expected`, after a short look for the rest of
+    /// what came, so that the message can say how long it was.
     fn unexpected(&mut self, expected: &[u8], mut got: usize) -> io::Error {
-        const SHOWN: usize = 80;
-        if got < SHOWN {
-            self.buf.resize(SHOWN, 0);
-            let _ = self
-                .stream
-                .set_read_timeout(Some(Duration::from_millis(50)));
-            if let Ok(n) = self.stream.read(&mut self.buf[got..]) {
-                got += n;
+        let most = expected.len() + 1024;
+        self.buf.resize(most, 0);
+        let _ = self
+            .stream
+            .set_read_timeout(Some(Duration::from_millis(50)));
+        while got < most {
+            match self.stream.read(&mut self.buf[got..]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
             }
         }
-        io::Error::new(
-            ErrorKind::InvalidData,
-            format!(
-                "expected {} but got {}",
-                Shown(expected),
-                Shown(&self.buf[..got])
-            ),
-        )
+        let mismatch = Mismatch {
+            expected,
+            got: &self.buf[..got],
+        };
+        io::Error::new(ErrorKind::InvalidData, mismatch.to_string())
     }
 
     /// Turns a socket timeout (`WouldBlock` on Unix) into an error that names the limit.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::{MAX_DATAGRAM, RECV_BUFFER, is_unreachable};
 use crate::addr::{ephemeral_socket_for, resolve};
-use crate::protocol::{self, Shown};
+use crate::protocol::{self, Mismatch, Shown};
 
 /// A client of the UDP greeting server.
 ///
@@ -137,10 +137,11 @@ impl UdpClient {
             }
         }
         if let Some(got) = wrong {
-            return Err(io::Error::new(
-                ErrorKind::InvalidData,
-                format!("expected {} but got {}", Shown(&expected), Shown(&got)),
-            ));
+            let mismatch = Mismatch {
+                expected: &expected,
+                got: &got,
+            };
+            return Err(io::Error::new(ErrorKind::InvalidData, mismatch.to_string()));
         }
         let why = if refused { " (port unreachable)" } else { "" };
         let plural = if tries == 1 { "try" } else { "tries" };
