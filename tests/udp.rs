@@ -309,3 +309,32 @@ fn a_huge_timeout_is_no_deadline() -> TestResult {
     assert_eq!(client.greet(b"Ada")?, b"Hello, Ada!");
     server.stop()
 }
+
+/// A timeout shorter than a round trip still lets each try read its reply, so an answered try
+/// counts, and retries stay a try every 10 ms at most instead of a burst: 21 tries of a
+/// 10-microsecond timeout take at least 210 ms and send 21 datagrams.
+#[test]
+fn a_timeout_below_a_round_trip_still_reads_and_never_bursts() -> TestResult {
+    let server = start_udp_server()?;
+    let tiny = Duration::from_micros(10);
+    let mut client = UdpClient::connect(server.addr, tiny)?.retries(100_000);
+    assert_eq!(client.greet(b"Ada")?, b"Hello, Ada!");
+    server.stop()?;
+    let silent = udp_socket()?;
+    let mut client = UdpClient::connect(silent.local_addr()?, tiny)?.retries(20);
+    let started = Instant::now();
+    let err = client.greet(b"Bob").unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    assert!(
+        started.elapsed() >= UdpClient::SHORTEST_TRY * 21,
+        "{:?}",
+        started.elapsed()
+    );
+    silent.set_read_timeout(Some(Duration::from_millis(100)))?;
+    let mut sent = 0;
+    while silent.recv_from(&mut [0; 16]).is_ok() {
+        sent += 1;
+    }
+    assert_eq!(sent, 21);
+    Ok(())
+}

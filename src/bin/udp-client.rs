@@ -15,7 +15,7 @@ use greeting::cli::{self, Dur, Endpoint, Program};
 struct Args {
     #[command(flatten)]
     to: Endpoint,
-    /// How long to wait for each reply before sending the name again
+    /// How long to wait for each reply before sending the name again (at least 10ms)
     #[arg(long, default_value_t = Dur(UdpClient::DEFAULT_TIMEOUT), value_parser = Dur::positive)]
     timeout: Dur,
     /// How many times to send a name again when its reply does not come

@@ -48,6 +48,10 @@ impl UdpClient {
     /// [`retries`](UdpClient::retries) sets another number.
     pub const DEFAULT_RETRIES: u32 = 3;
 
+    /// The least a try waits for its reply, whatever the timeout: a reply gets a chance to
+    /// come, and retries are never a burst of datagrams.
+    pub const SHORTEST_TRY: Duration = Duration::from_millis(10);
+
     /// The longest name the client sends (65,499 bytes): its reply, 8 bytes longer, is then
     /// the largest datagram IPv4 carries, so the server can answer it.
     pub const MAX_NAME: usize = MAX_DATAGRAM - protocol::greeting_len(0);
@@ -80,7 +84,8 @@ impl UdpClient {
     /// Opens a socket to talk to the first address `addr` resolves to, IPv4 first (so
     /// `localhost` reaches a server on 127.0.0.1 wherever the resolver puts `::1` first).
     ///
-    /// Each try of a greeting waits `timeout` for its reply; a name is sent again
+    /// Each try of a greeting waits `timeout` for its reply (at least
+    /// [`SHORTEST_TRY`](UdpClient::SHORTEST_TRY)); a name is sent again
     /// [`DEFAULT_RETRIES`](UdpClient::DEFAULT_RETRIES) times unless
     /// [`retries`](UdpClient::retries) says otherwise.
     pub fn connect(addr: impl ToSocketAddrs, timeout: Duration) -> io::Result<Self> {
@@ -160,7 +165,7 @@ impl UdpClient {
         wrong: &mut Option<Vec<u8>>,
     ) -> io::Result<Try> {
         // A timeout too large for the clock means waiting for good, not a panic.
-        let deadline = Instant::now().checked_add(self.timeout);
+        let deadline = Instant::now().checked_add(self.timeout.max(Self::SHORTEST_TRY));
         let mut refused = false;
         match self.socket.send_to(name, self.peer) {
             Ok(_) => {}
