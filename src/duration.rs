@@ -19,6 +19,14 @@ impl FromStr for Dur {
 }
 
 impl Dur {
+    /// Returns the duration as a limit: `None`, no limit, for zero and for a duration too large
+    /// for the clock to count to (`99999999999999999999`).
+    #[cfg(feature = "cli")]
+    pub fn as_limit(self) -> Option<std::time::Duration> {
+        let reachable = std::time::Instant::now().checked_add(self.0).is_some();
+        Some(self.0).filter(|d| !d.is_zero() && reachable)
+    }
+
     /// Parses a duration as [`Dur::from_str`] does, refusing zero: for a timeout, which must
     /// allow some time.
     ///
@@ -53,7 +61,8 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         _ => return Err(invalid(text)),
     };
     let number: f64 = number.parse().map_err(|_| invalid(text))?;
-    let duration = Duration::try_from_secs_f64(number * scale).map_err(|_| invalid(text))?;
+    // Only a number too large for a Duration fails here: it means "as long as there is".
+    let duration = Duration::try_from_secs_f64(number * scale).unwrap_or(Duration::MAX);
     if duration.is_zero() && number != 0.0 {
         // Zero means "none" for some settings; a typo must not turn into that silently.
         return Err(format!("'{text}' is shorter than a nanosecond"));
@@ -99,7 +108,17 @@ mod tests {
 
     #[test]
     fn garbage_is_rejected_with_the_value() {
-        for bad in ["", "ms", "-1s", "1x", "abc", "1e999", "1..2s", "5 minutes"] {
+        for bad in [
+            "",
+            "ms",
+            "-1s",
+            "1x",
+            "abc",
+            "1e999",
+            "1..2s",
+            "5 minutes",
+            "1ns",
+        ] {
             let err = parse_duration(bad).unwrap_err();
             assert!(err.contains(bad.trim()), "{err}");
         }
@@ -123,6 +142,22 @@ mod tests {
         assert_eq!(Dur::positive("1ms"), Ok(Dur(Duration::from_millis(1))));
         assert!(Dur::positive("0").unwrap_err().contains("'0'"));
         assert!(Dur::positive("0ms").is_err());
+    }
+
+    #[test]
+    fn a_value_too_large_for_the_clock_is_the_longest() {
+        let huge = "99999999999999999999".parse::<Dur>().unwrap();
+        assert_eq!(huge, Dur(Duration::MAX));
+        assert_eq!("9".repeat(400).parse::<Dur>().unwrap(), Dur(Duration::MAX));
+    }
+
+    #[cfg(feature = "cli")]
+    #[test]
+    fn zero_and_the_unreachable_are_no_limit() {
+        assert_eq!(Dur(Duration::ZERO).as_limit(), None);
+        assert_eq!(Dur(Duration::MAX).as_limit(), None);
+        let five = Duration::from_secs(300);
+        assert_eq!(Dur(five).as_limit(), Some(five));
     }
 
     #[test]

@@ -228,10 +228,12 @@ fn stdin_lines_are_read_only_up_to_the_longest_name() -> TestResult {
 }
 
 /// A timeout too large for the clock is accepted and means "no deadline": both clients work,
-/// exit 0, no panic.
+/// exit 0, no panic; and the server's idle timeout, even past what a u64 of seconds holds, means
+/// no limit.
 #[test]
 fn a_huge_timeout_is_no_deadline() -> TestResult {
     let huge = "10000000000000000000";
+    let huge_for_u64 = "99999999999999999999";
     let tcp = start_server("tcp-server", &["--quiet"])?;
     let out = run_client(
         client("tcp-client", tcp.addr.port(), &["--timeout", huge, "Ada"]),
@@ -250,6 +252,10 @@ fn a_huge_timeout_is_no_deadline() -> TestResult {
         (out.stdout_text(), out.code),
         ("Hello, Ada!\n".into(), Some(0))
     );
+    // For the server too: no idle limit at all.
+    let server = start_server("tcp-server", &["--quiet", "--idle-timeout", huge_for_u64])?;
+    let out = run_client(client("tcp-client", server.addr.port(), &["Ada"]), b"")?;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
     let mut idle = command("tcp-server");
     idle.args(["--port", "0", "--idle-timeout", "0.0000000001"]);
     let out = run_client(idle, b"")?;
@@ -284,15 +290,16 @@ fn each_help_screen_says_what_its_program_does() -> TestResult {
 /// one is given with the host.
 #[test]
 fn hosts_take_brackets_and_send_ports_to_port() -> TestResult {
-    for (name, host) in [
-        ("tcp-client", "127.0.0.1:20020"),
-        ("udp-server", "[::1]:20020"),
+    for (name, host, says) in [
+        ("tcp-client", "127.0.0.1:20020", "port with --port"),
+        ("udp-server", "[::1]:20020", "port with --port"),
+        ("tcp-server", "::1]", "a bracket is out of place"),
     ] {
         let mut command = command(name);
         command.args(["--host", host]);
         let out = run_client(command, b"")?;
         assert_eq!(out.code, Some(2), "{}", out.stderr);
-        assert!(out.stderr.contains("port with --port"), "{}", out.stderr);
+        assert!(out.stderr.contains(says), "{}", out.stderr);
     }
     if !has_ipv6() {
         skip("this machine has no IPv6 loopback");

@@ -38,7 +38,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let mut server = TcpServer::bind(args.at.addr())
         .with_context(|| format!("failed to bind {}", args.at.shown()))?
         .delay(args.delay.0)
-        .idle_timeout(Some(args.idle_timeout.0).filter(|d| !d.is_zero()))
+        .idle_timeout(args.idle_timeout.as_limit())
         .max_connections(args.max_connections);
     // Before any thread starts and before clients are told the server is there.
     server.reserve_descriptors()?;

@@ -49,6 +49,9 @@ pub(super) fn parse_host(text: &str) -> Result<String, String> {
     if host.is_empty() {
         return Err("a host cannot be empty".to_string());
     }
+    if host.contains(['[', ']']) {
+        return Err(format!("'{text}' is not a host: a bracket is out of place"));
+    }
     // One colon is a host and a port; an IPv6 address has at least two.
     if host.matches(':').count() == 1 {
         return Err(port_in_host(text));
@@ -91,7 +94,17 @@ mod tests {
             let err = parse_host(with_port).unwrap_err();
             assert!(err.contains("--port"), "{with_port}: {err}");
         }
-        for bad in ["", "[::1", "[]", "[localhost]"] {
+        for bad in [
+            "",
+            "[::1",
+            "[]",
+            "[localhost]",
+            "::1]",
+            "[[::1]]",
+            "a]b",
+            "::1[",
+            "[::1]x",
+        ] {
             assert!(parse_host(bad).is_err(), "{bad}");
         }
     }
