@@ -168,6 +168,7 @@ impl Drop for KillOnDrop {
 /// Reads the lines of `pipe` on a thread of its own, folding each into `state` with `take` until
 /// it says it has enough or the pipe ends, and returns the state; fails if that takes longer
 /// than `limit` (what the pipe was short of would otherwise be a hang).
+#[cfg(unix)]
 fn fold_lines<T: Send + 'static>(
     pipe: impl Read + Send + 'static,
     limit: Duration,
@@ -193,6 +194,7 @@ fn fold_lines<T: Send + 'static>(
 }
 
 /// Says whether `line` is one a tcp-server prints, on stdout or stderr, in the runs below.
+#[cfg(unix)]
 fn is_server_line(line: &str) -> bool {
     let peer = |rest: &str| {
         rest.strip_prefix("127.0.0.1:")
