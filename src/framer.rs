@@ -13,6 +13,10 @@ pub(crate) const MAX_LINE: usize = 64 * 1024;
 /// How many bytes one read asks for: in raw mode, the largest message.
 pub(crate) const READ_SIZE: usize = 8 * 1024;
 
+/// The most the framer's buffer holds: a partial line at the limit, a `\r` that may begin its
+/// ending, and one read.
+const MAX_BUFFER: usize = MAX_LINE + 1 + READ_SIZE;
+
 /// One message read from a TCP connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Message<'a> {
@@ -115,9 +119,11 @@ impl Framer {
         }
         let wanted = self.end + READ_SIZE;
         if self.buf.len() < wanted {
-            // Exactly: a long line grows the buffer a read at a time, never to twice its size.
-            self.buf.reserve_exact(wanted - self.buf.len());
-            self.buf.resize(wanted, 0);
+            // By doubling, so that a long line sent a byte at a time costs a few copies, not one
+            // a byte; never past what a pending line and one read can need.
+            let grown = wanted.max((2 * self.buf.len()).min(MAX_BUFFER));
+            self.buf.reserve_exact(grown - self.buf.len());
+            self.buf.resize(grown, 0);
         } else if self.buf.len() > wanted && (self.end == 0 || self.buf.len() >= 2 * wanted) {
             self.buf.truncate(wanted);
             self.buf.shrink_to_fit();
@@ -183,14 +189,22 @@ impl Framer {
 
     /// Takes the partial line left when the peer ends the stream, if there is one.
     ///
-    /// It is answered like a line, with no line ending, since none came.
-    pub(crate) fn finish(&mut self) -> Option<Message<'_>> {
+    /// It is answered like a line, with no line ending, since none came: a `\r` it ends with is
+    /// part of it, and counts against the limit.
+    ///
+    /// # Errors
+    ///
+    /// As [`Framer::next_message`], for a partial line over the limit.
+    pub(crate) fn finish(&mut self) -> std::io::Result<Option<Message<'_>>> {
         if self.start == self.end {
-            return None;
+            return Ok(None);
         }
         let rest = &self.buf[self.start..self.end];
         self.start = self.end;
-        Some(Message::new(rest, b""))
+        if self.line_mode {
+            check_length(rest.len())?;
+        }
+        Ok(Some(Message::new(rest, b"")))
     }
 }
 
@@ -304,8 +318,8 @@ pub(crate) mod tests {
         framer.feed(b"a\nBob");
         assert_eq!(framer.next_message().unwrap(), name(b"a", b"\n"));
         assert_eq!(framer.next_message().unwrap(), None);
-        assert_eq!(framer.finish(), name(b"Bob", b""));
-        assert_eq!(framer.finish(), None);
+        assert_eq!(framer.finish().unwrap(), name(b"Bob", b""));
+        assert_eq!(framer.finish().unwrap(), None);
     }
 
     #[test]
@@ -379,6 +393,36 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_long_line_a_byte_at_a_time_grows_the_buffer_a_few_times() {
+        let mut framer = Framer::new();
+        framer.feed(b"\n");
+        drain(&mut framer);
+        let mut capacities = vec![framer.buf.capacity()];
+        for _ in 0..MAX_LINE {
+            framer.feed(b"a");
+            assert_eq!(framer.next_message().unwrap(), None);
+            if capacities.last() != Some(&framer.buf.capacity()) {
+                capacities.push(framer.buf.capacity());
+            }
+        }
+        assert!(capacities.len() <= 6, "{capacities:?}");
+    }
+
+    #[test]
+    fn a_partial_line_at_the_end_counts_its_cr_against_the_limit() {
+        let mut framer = Framer::new();
+        framer.feed(b"\n");
+        drain(&mut framer);
+        for _ in 0..MAX_LINE / READ_SIZE {
+            framer.feed(&[b'a'; READ_SIZE]);
+        }
+        framer.feed(b"\r");
+        assert_eq!(framer.next_message().unwrap(), None);
+        let err = framer.finish().unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    }
+
+    #[test]
     fn a_line_over_the_limit_fails_whatever_the_split() {
         for len in [MAX_LINE + 1, MAX_LINE + 100, MAX_LINE + READ_SIZE - 1] {
             let mut framer = Framer::new();
@@ -413,7 +457,7 @@ pub(crate) mod tests {
             assert_eq!(framer.next_message().unwrap(), None);
         }
         assert_eq!(framer.spare().len(), READ_SIZE);
-        assert_eq!(framer.buf.capacity(), MAX_LINE + READ_SIZE);
+        assert!(framer.buf.capacity() <= MAX_BUFFER);
         framer.feed(b"\n");
         assert_eq!(drain(&mut framer).len(), 1);
         assert_eq!(framer.spare().len(), READ_SIZE);
@@ -472,7 +516,9 @@ pub(crate) mod tests {
                 return heard;
             }
         }
-        if eof && !pending.is_empty() {
+        if eof && pending.len() > MAX_LINE {
+            heard.too_long = true;
+        } else if eof && !pending.is_empty() {
             take(&mut heard, &pending.clone(), b"");
         }
         heard
@@ -485,7 +531,7 @@ pub(crate) mod tests {
         let mut framer = Framer::new();
         for read in reads {
             framer.feed(read);
-            assert!(framer.buf.capacity() <= MAX_LINE + 1 + READ_SIZE);
+            assert!(framer.buf.capacity() <= MAX_BUFFER);
             loop {
                 match framer.next_message() {
                     Ok(Some(Message::Name { name, ending })) => {
@@ -509,11 +555,12 @@ pub(crate) mod tests {
         }
         if eof {
             match framer.finish() {
-                Some(Message::Name { name, ending }) => {
+                Ok(Some(Message::Name { name, ending })) => {
                     heard.messages.push((name.to_vec(), ending))
                 }
-                Some(Message::Exit) => heard.exit = true,
-                None => {}
+                Ok(Some(Message::Exit)) => heard.exit = true,
+                Ok(None) => {}
+                Err(_) => heard.too_long = true,
             }
         }
         heard
@@ -545,7 +592,15 @@ pub(crate) mod tests {
             stream.extend_from_slice(if rng.chance(50) { b"\r\n" } else { b"\n" });
         }
         if rng.chance(50) {
-            stream.extend((0..rng.between(1, 20)).map(|_| *rng.pick(&alphabet)));
+            // A partial line left at the end, now and then one at the limit, `\r` and all.
+            let len = match rng.between(0, 2) {
+                0 => rng.between(MAX_LINE - 1, MAX_LINE + 1),
+                _ => rng.between(1, 20),
+            };
+            stream.extend((0..len).map(|_| *rng.pick(&alphabet)));
+            if rng.chance(30) {
+                stream.push(b'\r');
+            }
         }
         let mut rest = &stream[..];
         while !rest.is_empty() {

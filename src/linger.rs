@@ -27,7 +27,15 @@ const SWEEP: Duration = Duration::from_millis(10);
 /// connection's own thread.
 pub(crate) fn close_gracefully(stream: TcpStream) {
     let _ = stream.shutdown(Shutdown::Write);
-    Draining::new(stream).read_some(Wait::UntilTheDeadline);
+    Draining::new(stream, LINGER_TIME).read_some(Wait::UntilTheDeadline);
+}
+
+/// Ends our side of `stream`, drains its input for at most `limit` (or until the peer ends its
+/// side), then closes it: a lingering close short enough for the accept loop to wait on, when
+/// the descriptor is needed back at once.
+pub(crate) fn close_soon(stream: TcpStream, limit: Duration) {
+    let _ = stream.shutdown(Shutdown::Write);
+    Draining::new(stream, limit).read_some(Wait::UntilTheDeadline);
 }
 
 /// Ends our side of `stream`, reads and throws away what the peer has sent already, and closes
@@ -37,7 +45,7 @@ pub(crate) fn close_gracefully(stream: TcpStream) {
 pub(crate) fn close_now(stream: TcpStream) {
     let _ = stream.shutdown(Shutdown::Write);
     if stream.set_nonblocking(true).is_ok() {
-        Draining::new(stream).read_some(Wait::No);
+        Draining::new(stream, LINGER_TIME).read_some(Wait::No);
     }
 }
 
@@ -78,13 +86,15 @@ impl Lingerer {
     }
 
     /// Ends our side of `stream` now and hands it over to be drained and closed; when the
-    /// lingerer holds as many as it may already, closes it at once, the best left under a
-    /// flood. Called from one thread only, the accept loop.
+    /// lingerer holds as many as it may already, takes what the peer sent already and closes it
+    /// at once ([`close_now`]), the best left under a flood. Called from one thread only, the
+    /// accept loop.
     pub(crate) fn close(&self, stream: TcpStream) {
+        if self.held.load(Ordering::Acquire) >= self.capacity {
+            return close_now(stream);
+        }
         let _ = stream.shutdown(Shutdown::Write);
-        if self.held.load(Ordering::Acquire) >= self.capacity
-            || stream.set_nonblocking(true).is_err()
-        {
+        if stream.set_nonblocking(true).is_err() {
             return;
         }
         self.held.fetch_add(1, Ordering::AcqRel);
@@ -98,13 +108,13 @@ fn linger(queue: Receiver<(TcpStream, Held)>) {
     loop {
         if lingering.is_empty() {
             match queue.recv() {
-                Ok((stream, held)) => lingering.push((Draining::new(stream), held)),
+                Ok((stream, held)) => lingering.push((Draining::new(stream, LINGER_TIME), held)),
                 Err(_) => return,
             }
         }
         loop {
             match queue.try_recv() {
-                Ok((stream, held)) => lingering.push((Draining::new(stream), held)),
+                Ok((stream, held)) => lingering.push((Draining::new(stream, LINGER_TIME), held)),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) if lingering.is_empty() => return,
                 Err(TryRecvError::Disconnected) => break,
@@ -134,10 +144,10 @@ enum Wait {
 }
 
 impl Draining {
-    fn new(stream: TcpStream) -> Self {
+    fn new(stream: TcpStream, limit: Duration) -> Self {
         Draining {
             stream,
-            deadline: Instant::now() + LINGER_TIME,
+            deadline: Instant::now() + limit,
             drained: 0,
         }
     }
@@ -147,6 +157,7 @@ impl Draining {
     /// looked at before every read, so a peer that keeps sending cannot stretch the drain.
     fn read_some(&mut self, wait: Wait) -> bool {
         let mut sink = [0; 8192];
+        let room = |drained: usize| (LINGER_BYTES + 1).saturating_sub(drained).min(8192);
         loop {
             let left = self.deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -155,7 +166,7 @@ impl Draining {
             if wait == Wait::UntilTheDeadline && self.stream.set_read_timeout(Some(left)).is_err() {
                 return false;
             }
-            match self.stream.read(&mut sink) {
+            match self.stream.read(&mut sink[..room(self.drained)]) {
                 Ok(0) => return false,
                 Ok(n) => {
                     self.drained += n;

@@ -98,17 +98,21 @@ impl std::fmt::Display for Shown<'_> {
 
 /// Says how a reply that came differs from the one `expected`: both quoted short, and, when
 /// they differ only past what the quotes show, from which byte on and what each holds there.
-/// A quote cut short says the whole length.
+/// A quote cut short says the whole length; `more` says that more came than was looked at.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Mismatch<'a> {
     pub(crate) expected: &'a [u8],
     pub(crate) got: &'a [u8],
+    pub(crate) more: bool,
 }
 
 impl std::fmt::Display for Mismatch<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (expected, got) = (self.expected, self.got);
         write!(f, "expected {} but got {}", Shown(expected), Shown(got))?;
+        if self.more {
+            f.write_str(" and more")?;
+        }
         let same = expected.iter().zip(got).take_while(|(a, b)| a == b).count();
         if same >= Shown::LONGEST {
             write!(
@@ -168,6 +172,7 @@ mod tests {
         let short = Mismatch {
             expected: b"Hello, Ada!",
             got: b"Hello, Bob!",
+            more: false,
         };
         assert_eq!(
             short.to_string(),
@@ -180,7 +185,8 @@ mod tests {
         assert_eq!(
             Mismatch {
                 expected: &expected,
-                got: &got
+                got: &got,
+                more: false,
             }
             .to_string(),
             format!(

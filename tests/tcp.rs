@@ -266,6 +266,21 @@ fn a_wrong_long_reply_is_shown_where_it_differs() -> TestResult {
     Ok(())
 }
 
+/// A wrong reply longer than the client looks at says so (`and more`) instead of passing what
+/// it read for the whole.
+#[test]
+fn a_wrong_reply_longer_than_the_look_says_there_was_more() -> TestResult {
+    let long: &'static [u8] = Box::leak([&b"Hello, x?"[..], &[b'X'; 100_000]].concat().into());
+    let script: &'static [&'static [u8]] = Box::leak(Box::new([b"Welcome!", long]));
+    let addr = scripted_server(script)?;
+    let mut client = TcpClient::connect(addr, TIMEOUT)?;
+    let err = client.greet(b"x").unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    let msg = err.to_string();
+    assert!(msg.ends_with("... (1033 bytes) and more"), "{msg}");
+    Ok(())
+}
+
 /// A server that hangs up in the middle of a reply gives `UnexpectedEof`, not a hang.
 #[test]
 fn the_client_reports_a_hang_up_mid_reply() -> TestResult {

@@ -41,8 +41,14 @@ pub(super) fn parse_host(text: &str) -> Result<String, String> {
     let host = match text.strip_prefix('[') {
         Some(rest) => match rest.split_once(']') {
             Some((inside, "")) if inside.contains(':') => inside,
+            Some((_, "")) => {
+                return Err(format!(
+                    "'{text}' is not a host: brackets go around an IPv6 address only"
+                ));
+            }
             Some((_, after)) if after.starts_with(':') => return Err(port_in_host(text)),
-            _ => return Err(format!("'{text}' is not a host: a bracket is not closed")),
+            Some(_) => return Err(format!("'{text}' is not a host: a bracket is out of place")),
+            None => return Err(format!("'{text}' is not a host: a bracket is not closed")),
         },
         None => text,
     };
@@ -94,6 +100,9 @@ mod tests {
             let err = parse_host(with_port).unwrap_err();
             assert!(err.contains("--port"), "{with_port}: {err}");
         }
+        let only_ipv6 = "brackets go around an IPv6 address only";
+        assert!(parse_host("[]").unwrap_err().contains(only_ipv6));
+        assert!(parse_host("[localhost]").unwrap_err().contains(only_ipv6));
         for bad in [
             "",
             "[::1",

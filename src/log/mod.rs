@@ -56,6 +56,16 @@ impl fmt::Debug for Log {
     }
 }
 
+/// What the writer found when it looked for lines.
+enum Next {
+    /// Lines, and how many were dropped since the last batch because the buffer was full.
+    Batch { dropped: u64 },
+    /// None came in the time it had.
+    Quiet,
+    /// The log is closed and every line is out.
+    Closed,
+}
+
 /// Where the count of dropped lines is reported.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Notice {
@@ -206,24 +216,37 @@ impl Shared {
         }
     }
 
-    /// Waits for lines and swaps them into `batch`, with the count of lines dropped since the
-    /// last batch; `None` once the log is closed and every line is out.
-    fn next_batch(&self, batch: &mut Vec<u8>) -> Option<u64> {
+    /// Waits for lines, for at most `most` if given, and swaps them into `batch`.
+    fn next_batch(&self, batch: &mut Vec<u8>, most: Option<Duration>) -> Next {
+        let deadline = most.map(|most| Instant::now() + most);
         let mut state = self.lock_state();
         state.writing = false;
         while state.pending.is_empty() {
             self.idle.notify_all();
             if state.closed {
-                return None;
+                return Next::Closed;
             }
-            state = self
-                .wake
-                .wait(state)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let Some(deadline) = deadline else {
+                state = self
+                    .wake
+                    .wait(state)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                continue;
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Next::Quiet;
+            }
+            state = match self.wake.wait_timeout(state, left) {
+                Ok((state, _)) => state,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
         }
         std::mem::swap(&mut state.pending, batch);
         state.writing = true;
-        Some(std::mem::take(&mut state.dropped))
+        Next::Batch {
+            dropped: std::mem::take(&mut state.dropped),
+        }
     }
 
     /// Hands each batch of lines to `sink` as soon as there is one, until the log is closed and
@@ -233,7 +256,20 @@ impl Shared {
         let mut unreported = Unreported::default();
         let mut last_notice: Option<Instant> = None;
         let mut batch = Vec::new();
-        while let Some(dropped) = self.next_batch(&mut batch) {
+        loop {
+            // With something to report, the writer wakes for it in time even if no line comes.
+            let most = (!unreported.is_empty()).then(|| match last_notice {
+                Some(last) => NOTICE_INTERVAL.saturating_sub(last.elapsed()),
+                None => Duration::ZERO,
+            });
+            let dropped = match self.next_batch(&mut batch, most) {
+                Next::Batch { dropped } => dropped,
+                Next::Quiet => {
+                    self.report(&mut unreported, &mut output, &mut last_notice, false);
+                    continue;
+                }
+                Next::Closed => break,
+            };
             unreported.dropped(dropped);
             self.report(&mut unreported, &mut output, &mut last_notice, false);
             if let Some(lost) = output.write(&batch) {
@@ -254,8 +290,8 @@ impl Shared {
     }
 
     /// Says what was dropped or lost, where this log's notices go: in the stream itself, once
-    /// it takes a write again; or, for standard output, on stderr, at most once a second
-    /// (and once more when the log closes).
+    /// it takes a write again; or, for standard output, on stderr, at most once a second (and
+    /// once more when the log closes).
     fn report(
         &self,
         unreported: &mut Unreported,
@@ -266,18 +302,23 @@ impl Shared {
         if unreported.is_empty() {
             return;
         }
+        let now = Instant::now();
         match self.notice {
+            // A notice in the stream itself goes out at the first write the stream takes, just
+            // before the lines that follow the gap; until then it is tried again once a second.
             Notice::Inline => {
+                *last = Some(now);
                 if output.write(unreported.notice(false).as_bytes()).is_none() {
                     *unreported = Unreported::default();
                 }
             }
+            // On stderr, where it always goes out: at most once a second.
             Notice::Stderr => {
-                if closing || last.is_none_or(|last| last.elapsed() >= NOTICE_INTERVAL) {
+                if closing || last.is_none_or(|last| now - last >= NOTICE_INTERVAL) {
+                    *last = Some(now);
                     let notice = unreported.notice(true);
                     Log::stderr().line(format_args!("{}", notice.trim_end()));
                     *unreported = Unreported::default();
-                    *last = Some(Instant::now());
                 }
             }
         }
@@ -370,7 +411,10 @@ pub(crate) mod tests {
         // first ran before or after the buffer filled.
         let dropped: usize = text
             .lines()
-            .filter_map(|l| l.strip_suffix(" lines dropped: this output is not keeping up"))
+            .filter_map(|l| {
+                let l = l.strip_suffix(" dropped: this output is not keeping up")?;
+                l.strip_suffix(" lines").or(l.strip_suffix(" line"))
+            })
             .map(|count| count.parse::<usize>().unwrap())
             .sum();
         assert!(dropped > 0, "no notice of the dropped lines");

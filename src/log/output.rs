@@ -155,26 +155,22 @@ impl Unreported {
     /// The lines that report it all, for standard output's log (reported on stderr) or for a
     /// log that reports in its own stream; empty when there is nothing to report.
     pub(super) fn notice(&self, on_stderr_for_stdout: bool) -> String {
+        let (log, stream) = match on_stderr_for_stdout {
+            true => ("log ", "standard output"),
+            false => ("", "this output"),
+        };
+        let lines = |n: u64| if n == 1 { "line" } else { "lines" };
         let mut notice = String::new();
-        let why = self.why.as_deref().unwrap_or("");
-        let (dropped, lost) = (self.dropped, self.lost);
-        match (on_stderr_for_stdout, dropped > 0, lost > 0) {
-            (true, true, _) => notice.push_str(&format!(
-                "{dropped} log lines dropped: standard output is not keeping up\n"
-            )),
-            (false, true, _) => notice.push_str(&format!(
-                "{dropped} lines dropped: this output is not keeping up\n"
-            )),
-            _ => {}
+        if self.dropped > 0 {
+            let (n, lines) = (self.dropped, lines(self.dropped));
+            notice.push_str(&format!(
+                "{n} {log}{lines} dropped: {stream} is not keeping up\n"
+            ));
         }
-        match (on_stderr_for_stdout, lost > 0) {
-            (true, true) => notice.push_str(&format!(
-                "{lost} log lines lost: standard output failed: {why}\n"
-            )),
-            (false, true) => {
-                notice.push_str(&format!("{lost} lines lost: this output failed: {why}\n"))
-            }
-            _ => {}
+        if self.lost > 0 {
+            let (n, lines) = (self.lost, lines(self.lost));
+            let why = self.why.as_deref().unwrap_or("");
+            notice.push_str(&format!("{n} {log}{lines} lost: {stream} failed: {why}\n"));
         }
         notice
     }
@@ -294,6 +290,21 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn one_line_is_a_line() {
+        let mut unreported = Unreported::default();
+        unreported.dropped(1);
+        unreported.lost(Lost {
+            lines: 1,
+            error: io::Error::other("disk full"),
+        });
+        assert_eq!(
+            unreported.notice(true),
+            "1 log line dropped: standard output is not keeping up\n\
+             1 log line lost: standard output failed: disk full\n"
+        );
     }
 
     #[test]

@@ -12,10 +12,14 @@ use std::time::Duration;
 
 use crate::backoff::Backoff;
 use crate::fdlimit::{self, Budget, Spare};
-use crate::linger::{Lingerer, close_now};
+use crate::linger::{Lingerer, close_soon};
 use crate::log::Log;
 use crate::protocol::BUSY;
 use crate::rate_limit::RateLimited;
+
+/// How long the accept loop waits at most for what a client answered with the spare descriptor
+/// still sends, before closing it.
+const SPARE_LINGER: Duration = Duration::from_millis(20);
 
 /// A connection let in: the stream, its peer, and its claim on the connection limit.
 #[derive(Debug)]
@@ -130,9 +134,10 @@ impl Admission {
     /// the spare descriptor, accepted, told busy, closed; then the spare is taken back.
     fn answer_with_spare(&mut self, listener: &TcpListener, err: &io::Error) {
         if let Ok((stream, peer)) = self.spare.accept(listener) {
-            // The spare is needed back at once: what this client sent already is taken, so the
-            // close does not reset the connection, but nothing waits for more.
-            close_now(tell_busy(stream));
+            // The spare is needed back at once, so the accept loop drains this client itself,
+            // for a moment: long enough for a name sent right after connecting to arrive, so
+            // that closing does not reset the connection and lose the busy line.
+            close_soon(tell_busy(stream), SPARE_LINGER);
             self.report_turned_away(peer, format_args!("out of file descriptors ({err})"));
         }
         self.spare.refill();

@@ -149,14 +149,15 @@ impl TcpClient {
     }
 
     /// Builds the error for a reply that is not `expected`, after a short look for the rest of
-    /// what came, so that the message can say how long it was.
+    /// what came, so that the message can say how long it was (or that it was longer than the
+    /// kilobyte past `expected` the look takes at most).
     fn unexpected(&mut self, expected: &[u8], mut got: usize) -> io::Error {
         let most = expected.len() + 1024;
-        self.buf.resize(most, 0);
+        self.buf.resize(most + 1, 0);
         let _ = self
             .stream
             .set_read_timeout(Some(Duration::from_millis(50)));
-        while got < most {
+        while got <= most {
             match self.stream.read(&mut self.buf[got..]) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => got += n,
@@ -164,7 +165,8 @@ impl TcpClient {
         }
         let mismatch = Mismatch {
             expected,
-            got: &self.buf[..got],
+            got: &self.buf[..got.min(most)],
+            more: got > most,
         };
         io::Error::new(ErrorKind::InvalidData, mismatch.to_string())
     }

@@ -143,8 +143,14 @@ impl Replies {
         peer: &mut impl Write,
     ) -> io::Result<Next> {
         let next = if read == 0 {
-            if let Some(Message::Name { name, ending }) = framer.finish() {
-                self.reply(peer, name, ending)?;
+            match framer.finish() {
+                Ok(Some(Message::Name { name, ending })) => self.reply(peer, name, ending)?,
+                Ok(_) => {}
+                Err(err) => {
+                    self.out.extend_from_slice(LINE_TOO_LONG);
+                    self.write_out(peer)?;
+                    return Ok(Next::Refuse(err));
+                }
             }
             Next::Close
         } else {

@@ -145,6 +145,7 @@ impl UdpClient {
             let mismatch = Mismatch {
                 expected: &expected,
                 got: &got,
+                more: false,
             };
             return Err(io::Error::new(ErrorKind::InvalidData, mismatch.to_string()));
         }
@@ -172,21 +173,25 @@ impl UdpClient {
             Err(err) if is_unreachable(&err) => refused = true,
             Err(err) => return Err(err),
         }
+        // Each try reads at least once, whatever the clock and whatever the send said.
+        let mut has_read = false;
         loop {
             let left = match deadline {
                 Some(deadline) => deadline.saturating_duration_since(Instant::now()),
                 None => self.timeout,
             };
-            if left.is_zero() {
+            if left.is_zero() && has_read {
                 return Ok(Try::Unanswered { refused });
             }
-            if refused {
+            if refused && has_read {
                 // Nothing more can come for this try; wait out its timeout all the same, so
                 // that no setting of --retries turns into a burst of datagrams.
                 thread::sleep(left);
                 continue;
             }
-            self.socket.set_read_timeout(Some(left))?;
+            has_read = true;
+            self.socket
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
             match self.socket.recv_from(&mut self.buf) {
                 Ok((n, from)) => {
                     match judge(&self.buf[..n], from, self.peer, expected, &self.previous) {
