@@ -3,10 +3,12 @@
 //!
 //! `cargo bench --bench load` runs it all (a few minutes on 2 cores). After `--`: `--quick` runs
 //! one rep per contender with a shorter window, `--reps N` sets the reps, `--only 'TCP ×256'`
-//! runs the cells whose label contains that text, and `--scale N` only the N-connection scale
-//! test. The bench executable is also the floor server: run with
-//! `--floor-server tcp|udp` it serves the protocol with thread per connection, one read and one
-//! `write_all` per message, TCP_NODELAY, no framing state and no logging.
+//! runs the cells whose label and contender contain that text (`--only log` the logging ones), `--scale N` only the scale tests with N
+//! connections (`--runs K` repeats the burst K times), and `--hog` runs everything with one
+//! CPU-bound process beside it, as on any real host. The bench executable is also the floor
+//! server: run with `--floor-server tcp|udp` it serves the protocol with thread per connection,
+//! one read and one `write_all` per message, TCP_NODELAY, the original's 1 KiB buffer on the
+//! stack, no framing state and no logging; and the hog, with `--spin`.
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
@@ -21,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use client::Proto;
 use measure::{Contender, Sample, measure, median, medians};
-use scale::{scale, scale_only};
+use scale::{idle, scale, scale_only};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -30,6 +32,9 @@ fn main() {
         // drops, in /proc.
         println!("the load benchmark runs on Linux only");
         return;
+    }
+    if args.iter().any(|a| a == "--spin") {
+        spin();
     }
     if let Some(i) = args.iter().position(|a| a == "--floor-server") {
         let result = match args.get(i + 1).map(String::as_str) {
@@ -56,16 +61,58 @@ fn main() {
         only: value("--only"),
         scale: if quick { 2_000 } else { 10_000 },
     };
+    let hog = match args.iter().any(|a| a == "--hog") {
+        true => match Hog::start() {
+            Ok(hog) => Some(hog),
+            Err(err) => {
+                eprintln!("bench failed: cannot start the CPU hog: {err}");
+                std::process::exit(1);
+            }
+        },
+        false => None,
+    };
+    if hog.is_some() {
+        println!("with one CPU-bound process beside it");
+    }
+    let runs = value("--runs").and_then(|n| n.parse().ok()).unwrap_or(1);
     let result = match value("--scale") {
         Some(n) => match n.parse() {
-            Ok(connections) => scale_only(connections),
+            Ok(connections) => scale_only(connections, runs),
             Err(_) => Err(io::Error::other("--scale takes a number of connections")),
         },
         None => run(&options),
     };
+    drop(hog);
     if let Err(err) = result {
         eprintln!("bench failed: {err}");
         std::process::exit(1);
+    }
+}
+
+/// Keeps one core busy for as long as the bench runs, as one CPU-bound process would.
+fn spin() -> ! {
+    let mut x: u64 = 1;
+    loop {
+        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+    }
+}
+
+/// A CPU-bound process beside the bench (this executable with `--spin`), killed when dropped.
+struct Hog(std::process::Child);
+
+impl Hog {
+    fn start() -> io::Result<Self> {
+        let child = std::process::Command::new(std::env::current_exe()?)
+            .arg("--spin")
+            .spawn()?;
+        Ok(Hog(child))
+    }
+}
+
+impl Drop for Hog {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -79,7 +126,8 @@ struct Cell {
 struct Options {
     reps: usize,
     window: Duration,
-    /// Run only the cells whose label (`TCP ×256`) contains this, and no scale test.
+    /// Run only the cells whose label and contender (`TCP ×256 ours`, `UDP ×16 ours, log to
+    /// pipe`) contain this, and no scale test.
     only: Option<String>,
     scale: usize,
 }
@@ -123,10 +171,11 @@ fn run(options: &Options) -> io::Result<()> {
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for cell in &cells {
         let label = format!("{:?} ×{}", cell.proto, cell.clients).to_uppercase();
+        let name = format!("{label} {}", cell.contenders[1].label());
         if options
             .only
             .as_ref()
-            .is_some_and(|only| !label.contains(only.as_str()))
+            .is_some_and(|only| !name.contains(only.as_str()))
         {
             continue;
         }
@@ -179,6 +228,9 @@ fn run(options: &Options) -> io::Result<()> {
     }
     println!();
     if options.only.is_none() {
+        for contender in [Contender::Floor, Contender::Ours] {
+            idle(contender, options.scale, &log_dir)?;
+        }
         for contender in [Contender::Floor, Contender::Ours] {
             scale(contender, options.scale, &log_dir)?;
         }
