@@ -10,8 +10,9 @@ use crate::protocol::EXIT;
 /// A longer line ends the connection, so a peer that never sends a newline costs bounded memory.
 pub(crate) const MAX_LINE: usize = 64 * 1024;
 
-/// How many bytes one read asks for: in raw mode, the largest message.
-pub(crate) const READ_SIZE: usize = 8 * 1024;
+/// How many bytes one read asks for: in raw mode, the largest message, as the original's
+/// `recv(1024)`. It is also what an idle connection's buffer holds, so it stays small.
+pub(crate) const READ_SIZE: usize = 1024;
 
 /// The most the framer's buffer holds: a partial line at the limit, a `\r` that may begin its
 /// ending, and one read.
@@ -405,7 +406,9 @@ pub(crate) mod tests {
                 capacities.push(framer.buf.capacity());
             }
         }
-        assert!(capacities.len() <= 6, "{capacities:?}");
+        // Doubling from one read's worth to the most it holds, and no more steps.
+        let doublings = (MAX_BUFFER / READ_SIZE).ilog2() as usize;
+        assert!(capacities.len() <= doublings + 2, "{capacities:?}");
     }
 
     #[test]
@@ -477,8 +480,6 @@ pub(crate) mod tests {
     /// holds a newline; from there on, lines; a line over the limit ends it all.
     pub(crate) fn model(reads: &[Vec<u8>], eof: bool) -> Heard {
         let mut heard = Heard::default();
-        let mut line_mode = false;
-        let mut pending: Vec<u8> = Vec::new();
         let take = |heard: &mut Heard, name: &[u8], ending: &'static [u8]| {
             if name == b"exit" {
                 heard.exit = true;
@@ -487,39 +488,36 @@ pub(crate) mod tests {
             }
             heard.exit
         };
-        for read in reads {
-            line_mode |= read.contains(&b'\n');
-            if !line_mode {
-                if take(&mut heard, read, b"") {
-                    return heard;
-                }
-                continue;
-            }
-            pending.extend_from_slice(read);
-            while let Some(i) = pending.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=i).collect();
-                let line = &line[..i];
-                let (name, ending) = match line.strip_suffix(b"\r") {
-                    Some(name) => (name, &b"\r\n"[..]),
-                    None => (line, &b"\n"[..]),
-                };
-                if name.len() > MAX_LINE {
-                    heard.too_long = true;
-                    return heard;
-                }
-                if take(&mut heard, name, ending) {
-                    return heard;
-                }
-            }
-            if pending.len() - usize::from(pending.last() == Some(&b'\r')) > MAX_LINE {
-                heard.too_long = true;
+        // Raw mode: each read a message, up to the first read that holds a newline.
+        let first_line = reads.iter().position(|read| read.contains(&b'\n'));
+        for read in &reads[..first_line.unwrap_or(reads.len())] {
+            if take(&mut heard, read, b"") {
                 return heard;
             }
         }
-        if eof && pending.len() > MAX_LINE {
-            heard.too_long = true;
-        } else if eof && !pending.is_empty() {
-            take(&mut heard, &pending.clone(), b"");
+        // Line mode from there on: how the bytes were cut no longer matters.
+        let stream = reads[first_line.unwrap_or(reads.len())..].concat();
+        for line in stream.split_inclusive(|&b| b == b'\n') {
+            let (name, ending) = match line.strip_suffix(b"\n") {
+                Some(line) => match line.strip_suffix(b"\r") {
+                    Some(name) => (name, &b"\r\n"[..]),
+                    None => (line, &b"\n"[..]),
+                },
+                // A partial line: at the end of the stream a name, `\r` and all; before it,
+                // the `\r` may yet begin its ending.
+                None if eof => (line, &b""[..]),
+                None => (line.strip_suffix(b"\r").unwrap_or(line), &b""[..]),
+            };
+            if name.len() > MAX_LINE {
+                heard.too_long = true;
+                return heard;
+            }
+            if ending.is_empty() && !eof {
+                return heard;
+            }
+            if take(&mut heard, name, ending) {
+                return heard;
+            }
         }
         heard
     }
@@ -604,7 +602,7 @@ pub(crate) mod tests {
         }
         let mut rest = &stream[..];
         while !rest.is_empty() {
-            let most = *rng.pick(&[1, 3, 64, 1500, READ_SIZE]);
+            let most = *rng.pick(&[1, 3, 64, 700, READ_SIZE]);
             let (read, after) = rest.split_at(rng.between(1, most).min(rest.len()));
             reads.push(read.to_vec());
             rest = after;

@@ -162,7 +162,7 @@ fn a_trickle_after_a_line_too_long_does_not_hold_the_slot() -> TestResult {
     Ok(())
 }
 
-/// A gigabyte-class raw stream costs no more memory than a short one: each 8 KiB read is one
+/// A gigabyte-class raw stream costs no more memory than a short one: each 1 KiB read is one
 /// message, answered and forgotten.
 #[test]
 fn huge_raw_input_costs_bounded_memory() -> TestResult {

@@ -58,7 +58,7 @@ fn handle_connection(mut stream: TcpStream, config: &ConnectionConfig) -> io::Re
     let mut replies = Replies::new(config.delay);
     stream.write_all(WELCOME).map_err(idle)?; // sock.send(b'Welcome!')
     loop {
-        // data = sock.recv(1024), here up to 8 KiB: in raw mode, one read is one message.
+        // data = sock.recv(1024): in raw mode, one read of up to 1 KiB is one message.
         let read = receive(&mut stream, framer.spare()).map_err(idle)?;
         // if not data or data == 'exit': break; time.sleep(1); sock.send('Hello, %s!' % data)
         match replies
@@ -343,7 +343,7 @@ mod tests {
     fn a_line_too_long_ends_with_the_error_line() {
         let (mut replies, mut peer) = (Replies::new(Duration::ZERO), Peer::default());
         let mut reads = vec![b"Ada\n".to_vec()];
-        reads.extend(std::iter::repeat_n(vec![b'y'; 4096], 20));
+        reads.extend(std::iter::repeat_n(vec![b'y'; READ_SIZE], 70));
         let Next::Refuse(err) = converse(&mut replies, &mut peer, &reads) else {
             panic!("the line was not refused")
         };
