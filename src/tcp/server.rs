@@ -205,15 +205,17 @@ fn reserve_descriptors(listener: &TcpListener, connections: usize) {
 ///
 /// Spawning a thread costs far more than accepting. Handing the spawn to this helper keeps the
 /// accept loop fast enough to drain the kernel's queue (128 deep in std) during a burst of
-/// connects; a connection waits in our queue instead, already established.
+/// connects; a connection waits in our queue instead, already established. The queue never
+/// makes the accept loop wait: what it holds is bounded by the connection limit, since each
+/// connection in it has taken its slot already.
 struct Spawner {
-    handoff: mpsc::SyncSender<Admitted>,
+    handoff: mpsc::Sender<Admitted>,
     thread: JoinHandle<()>,
 }
 
 impl Spawner {
     fn start(config: ConnectionConfig, log: Log, reports: Log) -> io::Result<Self> {
-        let (handoff, admitted) = mpsc::sync_channel(4096);
+        let (handoff, admitted) = mpsc::channel();
         let thread = thread::Builder::new()
             .name("spawner".into())
             .spawn(move || spawn_connections(admitted, config, log, reports))?;
