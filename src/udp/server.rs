@@ -87,12 +87,14 @@ impl UdpServer {
                 drops.refused(refusal, peer);
                 continue;
             }
-            self.log.line(format_args!("Received from {peer}."));
             reply.clear();
             protocol::push_greeting(&mut reply, datagram, b"");
+            // s.sendto(b'Hello, %s!' % data, addr), before print('Received from %s:%s.' % addr):
+            // the client need not wait while the line is formatted.
             if let Err(err) = self.socket.send_to(&reply, peer) {
                 drops.unsent(peer, reply.len(), &err);
             }
+            self.log.line(format_args!("Received from {peer}."));
         }
         self.log.flush();
         self.reports.flush();
