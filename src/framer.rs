@@ -3,6 +3,8 @@
 //! waits for each reply; lines are what `nc` and `telnet` send. A pure state machine with no
 //! socket in sight, so every edge case is a two-line unit test.
 
+use std::ops::{Deref, DerefMut};
+
 use crate::protocol::EXIT;
 
 /// The longest line, in bytes without its line ending, that a line-mode connection may send.
@@ -43,6 +45,74 @@ impl<'a> Message<'a> {
     }
 }
 
+/// The framer's bytes: where one read's worth fits, as every idle connection's does, inline in
+/// the framer, which lives on the connection thread's stack, in the pages each message touches
+/// anyway; on the heap only while a long line needs more, and back inline after it.
+#[derive(Debug)]
+// Large on purpose: the inline variant is the point, and a framer is made once a connection.
+#[allow(clippy::large_enum_variant)]
+enum Region {
+    Inline([u8; READ_SIZE]),
+    Heap(Vec<u8>),
+}
+
+impl Region {
+    /// Makes the region `len` bytes long (at least one read's worth), keeping its first `keep`.
+    fn resize(&mut self, len: usize, keep: usize) {
+        match self {
+            Region::Heap(heap) if len <= READ_SIZE => {
+                let mut inline = [0; READ_SIZE];
+                inline[..keep].copy_from_slice(&heap[..keep]);
+                *self = Region::Inline(inline);
+            }
+            Region::Heap(heap) if len > heap.len() => {
+                // Exactly: the caller grows by doubling, within the framer's bound.
+                heap.reserve_exact(len - heap.len());
+                heap.resize(len, 0);
+            }
+            Region::Heap(heap) => {
+                heap.truncate(len);
+                heap.shrink_to_fit();
+            }
+            Region::Inline(_) if len <= READ_SIZE => {}
+            Region::Inline(inline) => {
+                let mut heap = Vec::with_capacity(len);
+                heap.extend_from_slice(&inline[..keep]);
+                heap.resize(len, 0);
+                *self = Region::Heap(heap);
+            }
+        }
+    }
+
+    /// What the region holds in memory: one read's worth inline, or what it took on the heap.
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        match self {
+            Region::Inline(inline) => inline.len(),
+            Region::Heap(heap) => heap.capacity(),
+        }
+    }
+}
+
+impl Deref for Region {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Region::Inline(inline) => inline,
+            Region::Heap(heap) => heap,
+        }
+    }
+}
+
+impl DerefMut for Region {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self {
+            Region::Inline(inline) => inline,
+            Region::Heap(heap) => heap,
+        }
+    }
+}
+
 /// Fails for a line of `len` bytes (without its ending) that is over the limit.
 fn check_length(len: usize) -> std::io::Result<()> {
     if len > MAX_LINE {
@@ -67,7 +137,7 @@ fn check_length(len: usize) -> std::io::Result<()> {
 /// [`Framer::next_message`] until it returns `None`.
 #[derive(Debug)]
 pub(crate) struct Framer {
-    buf: Vec<u8>,
+    buf: Region,
     /// Where the bytes not yet taken as messages start.
     start: usize,
     /// Where the bytes read so far end.
@@ -87,7 +157,7 @@ impl Framer {
     /// Creates a framer in raw mode with an empty buffer of [`READ_SIZE`] bytes.
     pub(crate) fn new() -> Self {
         Framer {
-            buf: vec![0; READ_SIZE],
+            buf: Region::Inline([0; READ_SIZE]),
             start: 0,
             end: 0,
             scanned: 0,
@@ -123,11 +193,9 @@ impl Framer {
             // By doubling, so that a long line sent a byte at a time costs a few copies, not one
             // a byte; never past what a pending line and one read can need.
             let grown = wanted.max((2 * self.buf.len()).min(MAX_BUFFER));
-            self.buf.reserve_exact(grown - self.buf.len());
-            self.buf.resize(grown, 0);
+            self.buf.resize(grown, self.end);
         } else if self.buf.len() > wanted && (self.end == 0 || self.buf.len() >= 2 * wanted) {
-            self.buf.truncate(wanted);
-            self.buf.shrink_to_fit();
+            self.buf.resize(wanted, self.end);
         }
         &mut self.buf[self.end..wanted]
     }
