@@ -155,6 +155,13 @@ impl Log {
     /// and counted when the buffer is full. Output errors (a closed pipe, a full disk) are
     /// ignored: a server does not stop serving because nobody reads its log.
     pub fn line(&self, line: fmt::Arguments<'_>) {
+        // Writing into a Vec cannot fail.
+        self.line_with(|pending| drop(pending.write_fmt(line)));
+    }
+
+    /// Writes one line that `write` appends to the buffer itself, for a line a server writes
+    /// so often that the formatting machinery would show (udp-server's one per datagram).
+    pub(crate) fn line_with(&self, write: impl FnOnce(&mut Vec<u8>)) {
         let Some(handle) = &self.inner else { return };
         let shared = &handle.shared;
         let mut state = shared.lock_state();
@@ -162,8 +169,8 @@ impl Log {
             state.dropped += 1;
             return;
         }
-        // Writing into a Vec cannot fail.
-        let _ = writeln!(state.pending, "{line}");
+        write(&mut state.pending);
+        state.pending.push(b'\n');
         if let Some(sink) = state.unstarted.take() {
             let writer = Arc::clone(shared);
             let spawned = thread::Builder::new()
