@@ -200,6 +200,16 @@ impl Framer {
         &mut self.buf[self.end..wanted]
     }
 
+    /// Puts `bytes` (at most one read's worth) in the buffer as if a read had brought them, and
+    /// says how many: for what came behind a PROXY header. `None` when there are none.
+    pub(crate) fn preload(&mut self, bytes: &[u8]) -> Option<usize> {
+        if bytes.is_empty() {
+            return None;
+        }
+        self.spare()[..bytes.len()].copy_from_slice(bytes);
+        Some(bytes.len())
+    }
+
     /// Records that the last read put `n` bytes at the start of [`Framer::spare`].
     pub(crate) fn filled(&mut self, n: usize) {
         let new = self.end..self.end + n;

@@ -75,6 +75,7 @@ mod framer;
 mod linger;
 mod log;
 pub mod protocol;
+mod proxy;
 mod rate_limit;
 mod stop;
 mod tcp;
@@ -83,6 +84,7 @@ mod testing;
 mod udp;
 
 pub use log::Log;
+pub use proxy::ProxyHeader;
 pub use stop::StopHandle;
 pub use tcp::{TcpClient, TcpServer};
 pub use udp::{UdpClient, UdpServer};

@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-use greeting::{TcpClient, TcpServer};
+use greeting::{ProxyHeader, TcpClient, TcpServer};
 
 /// A client that speaks like the original (bare names, then `exit`) gets the original's replies,
 /// and `exit` makes the server close the connection.
@@ -384,5 +384,129 @@ fn a_huge_timeout_is_no_deadline() -> TestResult {
     let mut client = TcpClient::connect(server.addr, Duration::from_secs(u64::MAX / 2))?;
     assert_eq!(client.greet(b"Ada")?, b"Hello, Ada!");
     client.exit()?;
+    server.stop()
+}
+
+/// A server told to expect PROXY headers, with its log and reports captured.
+fn proxied_server() -> io::Result<(Served, CapturedLog, CapturedLog)> {
+    let (log, reports) = (CapturedLog::new(), CapturedLog::new());
+    let server = TcpServer::bind("127.0.0.1:0")?
+        .proxy_protocol(true)
+        .log(log.log())
+        .reports(reports.log());
+    Ok((start_tcp(server)?, log, reports))
+}
+
+/// Behind a balancer, the header's client stands for the connection: nothing is said before
+/// the whole header has come, the bytes right behind it are the first message, and the log
+/// lines name the client, version 1 and version 2 alike.
+#[test]
+fn a_proxy_header_names_the_client_in_the_log() -> TestResult {
+    let (server, log, _) = proxied_server()?;
+    let mut v1 = connect(server.addr)?;
+    v1.write_all(b"PROXY TCP4 198.51.100.7 192.0.2.1 40123 99")?;
+    v1.set_read_timeout(Some(Duration::from_millis(200)))?;
+    assert!(
+        read_n(&mut v1, 1).is_err(),
+        "the server spoke before the whole header"
+    );
+    v1.set_read_timeout(Some(TIMEOUT))?;
+    v1.write_all(b"99\r\nAda")?;
+    assert_eq!(read_n(&mut v1, 8 + 11)?, b"Welcome!Hello, Ada!");
+    v1.write_all(b"exit")?;
+    assert_eq!(read_to_close(&mut v1)?, b"");
+    let mut v2 = connect(server.addr)?;
+    let mut header = b"\r\n\r\n\0\r\nQUIT\n\x21\x21\x00\x24".to_vec();
+    header.extend_from_slice(&"2001:db8::7".parse::<std::net::Ipv6Addr>()?.octets());
+    header.extend_from_slice(&std::net::Ipv6Addr::LOCALHOST.octets());
+    header.extend_from_slice(&[0x9c, 0x40, 0x27, 0x0f]);
+    v2.write_all(&header)?;
+    assert_eq!(read_n(&mut v2, 8)?, b"Welcome!");
+    exchange(&mut v2, b"Bob", b"Hello, Bob!")?;
+    v2.shutdown(Shutdown::Write)?;
+    assert_eq!(read_to_close(&mut v2)?, b"");
+    server.stop()?;
+    assert_eq!(
+        log.text()?,
+        "Accept new connection from 198.51.100.7:40123...\n\
+         Connection from 198.51.100.7:40123 closed.\n\
+         Accept new connection from [2001:db8::7]:40000...\n\
+         Connection from [2001:db8::7]:40000 closed.\n"
+    );
+    Ok(())
+}
+
+/// A balancer's health check (HAProxy's version 2 LOCAL header, then a reset once it has read
+/// `Welcome!`) is welcomed, and leaves no line on stdout or stderr.
+#[test]
+fn a_health_check_is_welcomed_and_leaves_no_line() -> TestResult {
+    let (server, log, reports) = proxied_server()?;
+    for _ in 0..3 {
+        let mut check = connect(server.addr)?;
+        check.write_all(b"\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00")?;
+        assert_eq!(read_n(&mut check, 8)?, b"Welcome!");
+        // Unread bytes at the close make it a reset, as HAProxy's checks end.
+        check.write_all(b"x")?;
+        thread::sleep(Duration::from_millis(20));
+    }
+    let mut client = TcpClient::connect_with_proxy_header(server.addr, TIMEOUT, ProxyHeader::V2)?;
+    let me = client_port(&client)?;
+    assert_eq!(client.greet(b"Ada")?, b"Hello, Ada!");
+    client.exit()?;
+    server.stop()?;
+    assert_eq!(
+        log.text()?,
+        format!(
+            "Accept new connection from 127.0.0.1:{me}...\nConnection from 127.0.0.1:{me} closed.\n"
+        )
+    );
+    assert_eq!(reports.text()?, "");
+    Ok(())
+}
+
+/// The local port of a client's connection, which its PROXY header names as the source.
+fn client_port(client: &TcpClient) -> io::Result<u16> {
+    client.local_addr().map(|addr| addr.port())
+}
+
+/// A connection whose first bytes are not a PROXY header, or whose header never ends, is
+/// closed without `Welcome!`, and said so once on stderr.
+#[test]
+fn a_connection_without_a_proxy_header_is_closed_unwelcomed() -> TestResult {
+    let (server, _, reports) = proxied_server()?;
+    let mut plain = connect(server.addr)?;
+    plain.write_all(b"Ada\n")?;
+    assert_eq!(read_to_close(&mut plain)?, b"");
+    let started = Instant::now();
+    let mut silent = connect(server.addr)?;
+    silent.write_all(b"PROXY TCP4 198.51.100.7")?;
+    assert_eq!(read_to_close(&mut silent)?, b"");
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    server.stop()?;
+    let text = reports.text()?;
+    let plain_port = plain.local_addr()?.port();
+    assert!(
+        text.starts_with(&format!(
+            "127.0.0.1:{plain_port}: closed without a welcome: not a PROXY protocol header\n"
+        )),
+        "{text}"
+    );
+    Ok(())
+}
+
+/// A server not told to expect headers never looks for one: a PROXY line is a name like any.
+#[test]
+fn without_proxy_protocol_a_header_is_just_a_name() -> TestResult {
+    let server = start_tcp_server()?;
+    let mut stream = connect_welcomed(server.addr)?;
+    exchange(
+        &mut stream,
+        b"PROXY TCP4 198.51.100.7 192.0.2.1 40123 9999\r\n",
+        b"Hello, PROXY TCP4 198.51.100.7 192.0.2.1 40123 9999!\r\n",
+    )?;
     server.stop()
 }

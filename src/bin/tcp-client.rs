@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use greeting::TcpClient;
 use greeting::cli::{self, Dur, Endpoint, Program};
 use greeting::protocol::{EXIT, WELCOME};
+use greeting::{ProxyHeader, TcpClient};
 
 /// Greets names over TCP, like the tutorial's SocketTcpClient.py.
 #[derive(Parser)]
@@ -19,6 +19,10 @@ struct Args {
     /// Limit on connecting and on each reply
     #[arg(long, default_value_t = Dur(TcpClient::DEFAULT_TIMEOUT), value_parser = Dur::positive)]
     timeout: Dur,
+    /// Send a PROXY protocol header first, naming this connection's own ends, as a load balancer
+    /// would (for a server behind one, or tcp-server --proxy-protocol)
+    #[arg(long, value_name = "VERSION")]
+    proxy_header: Option<ProxyHeader>,
     /// Read names from standard input, one per line, instead (a line "exit" ends the input)
     #[arg(long, conflicts_with = "names")]
     stdin: bool,
@@ -33,8 +37,13 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<()> {
     let addr = args.to.shown();
-    let mut client = TcpClient::connect(args.to.addr(), args.timeout.0)
-        .with_context(|| format!("failed to connect to {addr}"))?;
+    let connected = match args.proxy_header {
+        None => TcpClient::connect(args.to.addr(), args.timeout.0),
+        Some(version) => {
+            TcpClient::connect_with_proxy_header(args.to.addr(), args.timeout.0, version)
+        }
+    };
+    let mut client = connected.with_context(|| format!("failed to connect to {addr}"))?;
     let mut out = io::stdout().lock();
     // connect has checked that the server's first words are the welcome.
     let reading = cli::print_line(&mut out, WELCOME).context("failed to write to stdout")?;

@@ -25,6 +25,10 @@ struct Args {
     #[arg(long, default_value_t = TcpServer::DEFAULT_MAX_CONNECTIONS,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_connections: usize,
+    /// Expect a PROXY protocol header (v1 or v2) from a load balancer on every connection, and
+    /// log its client; only the balancer may reach this port
+    #[arg(long)]
+    proxy_protocol: bool,
     /// Leave out the per-connection lines
     #[arg(short, long)]
     quiet: bool,
@@ -39,7 +43,8 @@ fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("failed to bind {}", args.at.shown()))?
         .delay(args.delay.0)
         .idle_timeout(args.idle_timeout.as_limit())
-        .max_connections(args.max_connections);
+        .max_connections(args.max_connections)
+        .proxy_protocol(args.proxy_protocol);
     // Before any thread starts and before clients are told the server is there.
     server.reserve_descriptors()?;
     let bound = server

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::addr::first_that_works;
 use crate::duration::Dur;
 use crate::protocol::{self, EXIT, Mismatch, Shown, WELCOME};
+use crate::proxy::{self, ProxyHeader};
 
 /// A client of the TCP greeting server that sends names bare, as the original client does.
 #[derive(Debug)]
@@ -66,11 +67,40 @@ impl TcpClient {
     /// The last connect failure, a timeout, or `InvalidData` if the server's first words are not
     /// `Welcome!`.
     pub fn connect(addr: impl ToSocketAddrs, timeout: Duration) -> io::Result<Self> {
-        let (stream, peer) = first_that_works(addr, |peer| {
+        Self::open(addr, timeout, None)
+    }
+
+    /// Connects as [`connect`](TcpClient::connect) does, but first sends a PROXY protocol
+    /// header of `version` that names the connection's own ends (this client as the source,
+    /// the server as the destination), as a load balancer would: to test a server that expects
+    /// one, such as `tcp-server --proxy-protocol`.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](TcpClient::connect); a server that expects no header greets it as a name,
+    /// and so fails the check of the welcome only later, if at all.
+    pub fn connect_with_proxy_header(
+        addr: impl ToSocketAddrs,
+        timeout: Duration,
+        version: ProxyHeader,
+    ) -> io::Result<Self> {
+        Self::open(addr, timeout, Some(version))
+    }
+
+    fn open(
+        addr: impl ToSocketAddrs,
+        timeout: Duration,
+        header: Option<ProxyHeader>,
+    ) -> io::Result<Self> {
+        let (mut stream, peer) = first_that_works(addr, |peer| {
             Ok((TcpStream::connect_timeout(&peer, timeout)?, peer))
         })?;
         stream.set_nodelay(true)?;
         stream.set_write_timeout(Some(timeout))?;
+        if let Some(version) = header {
+            let header = proxy::header(version, stream.local_addr()?, peer);
+            stream.write_all(&header)?;
+        }
         let mut client = TcpClient {
             stream,
             peer,
@@ -84,6 +114,11 @@ impl TcpClient {
     /// Returns the server's address.
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer
+    }
+
+    /// Returns the client's own address: the one a PROXY header it sent names as the source.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.stream.local_addr()
     }
 
     /// Sends `name` and returns the whole reply, `Hello, NAME!`, however many reads it takes.

@@ -4,16 +4,19 @@
 //! long) is a named call each.
 
 use std::io::{self, ErrorKind, IoSlice, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Mutex;
 use std::thread;
 use std::time::Duration;
 
 use super::admission::Admitted;
+use super::proxied::{From, read_header};
 use crate::duration::Dur;
 use crate::framer::{Framer, Message};
 use crate::linger::close_gracefully;
 use crate::log::Log;
 use crate::protocol::{self, LINE_TOO_LONG, WELCOME};
+use crate::rate_limit::RateLimited;
 
 /// What each connection's handler needs to know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,21 +26,73 @@ pub(crate) struct ConnectionConfig {
     /// How long the peer may send nothing, or take nothing we send, before the connection is
     /// closed; `None` for no limit.
     pub(crate) idle_timeout: Option<Duration>,
+    /// Whether every connection begins with a PROXY header from a load balancer.
+    pub(crate) proxy_protocol: bool,
+}
+
+/// What every connection's thread shares: the settings, where the lines go, and the reports
+/// of connections refused for their PROXY header, at most one a second.
+#[derive(Debug)]
+pub(crate) struct Context {
+    pub(crate) config: ConnectionConfig,
+    pub(crate) log: Log,
+    pub(crate) reports: Log,
+    pub(crate) refusals: Mutex<RateLimited>,
 }
 
 /// The original's `tcplink`: logs the connection's start and end around the conversation.
 ///
+/// Behind a balancer the lines name the client its header names; the balancer's own
+/// connections (its health checks, several a second) leave no line, nor does their hang-up.
 /// The slot is given back as soon as the connection is closed, before the line that says so:
 /// whoever reads `closed` in the log may connect again at once and find the slot free.
-pub(crate) fn serve(admitted: Admitted, config: &ConnectionConfig, log: &Log, reports: &Log) {
-    let Admitted { stream, peer, slot } = admitted;
-    log.line(format_args!("Accept new connection from {peer}..."));
-    let result = handle_connection(stream, config);
-    drop(slot);
-    if let Err(err) = result {
-        reports.line(format_args!("{peer}: {err}"));
+pub(crate) fn serve(admitted: Admitted, context: &Context) {
+    let Admitted {
+        mut stream,
+        peer,
+        slot,
+    } = admitted;
+    let (from, first) = match context.config.proxy_protocol {
+        false => (From::Client(peer), Vec::new()),
+        true => match read_header(&mut stream, peer) {
+            Ok(found) => found,
+            Err(why) => return context.refused(peer, &why),
+        },
+    };
+    let (log, reports) = (&context.log, &context.reports);
+    if let From::Client(client) = from {
+        log.line(format_args!("Accept new connection from {client}..."));
     }
-    log.line(format_args!("Connection from {peer} closed."));
+    let result = handle_connection(stream, &first, &context.config);
+    drop(slot);
+    match (result, from) {
+        (Ok(()), _) => {}
+        (Err(err), From::Client(client)) => reports.line(format_args!("{client}: {err}")),
+        (Err(err), From::Balancer) if is_hang_up(&err) => {}
+        (Err(err), From::Balancer) => reports.line(format_args!("{peer}: {err}")),
+    }
+    if let From::Client(client) = from {
+        log.line(format_args!("Connection from {client} closed."));
+    }
+}
+
+impl Context {
+    /// Reports a connection closed for its PROXY header, without a word to it.
+    fn refused(&self, peer: SocketAddr, why: &str) {
+        let mut refusals = self.refusals.lock().unwrap_or_else(|p| p.into_inner());
+        refusals.report(
+            &self.reports,
+            format_args!("{peer}: closed without a welcome: {why}"),
+        );
+    }
+}
+
+/// Returns true for the errors of a peer that simply went away.
+fn is_hang_up(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe
+    )
 }
 
 /// The conversation of the original's `tcplink`: the welcome, then for each read the replies
@@ -55,15 +110,24 @@ pub(crate) fn serve(admitted: Admitted, config: &ConnectionConfig, log: &Log, re
 // formats before and after it must not go a page deeper into the stack for it (an idle
 // connection's stack is 8 KiB resident, and a page more would be 4 KiB more per connection).
 #[inline(never)]
-fn handle_connection(mut stream: TcpStream, config: &ConnectionConfig) -> io::Result<()> {
+fn handle_connection(
+    mut stream: TcpStream,
+    first: &[u8],
+    config: &ConnectionConfig,
+) -> io::Result<()> {
     let idle = |err: io::Error| idle_error(err, config.idle_timeout);
     configure(&stream, config)?;
     let mut framer = Framer::new();
     let mut replies = Replies::new(config.delay);
     stream.write_all(WELCOME).map_err(idle)?; // sock.send(b'Welcome!')
+    // What came in right behind a PROXY header is the conversation's first read.
+    let mut came = framer.preload(first);
     loop {
         // data = sock.recv(1024): in raw mode, one read of up to 1 KiB is one message.
-        let read = receive(&mut stream, framer.spare()).map_err(idle)?;
+        let read = match came.take() {
+            Some(read) => read,
+            None => receive(&mut stream, framer.spare()).map_err(idle)?,
+        };
         // if not data or data == 'exit': break; time.sleep(1); sock.send('Hello, %s!' % data)
         match replies
             .answer(&mut framer, read, &mut stream)

@@ -44,6 +44,7 @@
 mod admission;
 mod client;
 mod connection;
+mod proxied;
 mod server;
 
 pub use client::TcpClient;

@@ -4,12 +4,12 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use super::admission::{Admission, Admitted};
-use super::connection::{ConnectionConfig, serve};
+use super::connection::{ConnectionConfig, Context, serve};
 use crate::addr::first_that_works;
 use crate::fdlimit::Budget;
 use crate::log::Log;
@@ -56,6 +56,7 @@ impl TcpServer {
             config: ConnectionConfig {
                 delay: Duration::ZERO,
                 idle_timeout: Some(Self::DEFAULT_IDLE_TIMEOUT),
+                proxy_protocol: false,
             },
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
             log: Log::quiet(),
@@ -75,6 +76,18 @@ impl TcpServer {
     #[must_use]
     pub fn idle_timeout(mut self, idle_timeout: Option<Duration>) -> Self {
         self.config.idle_timeout = idle_timeout;
+        self
+    }
+
+    /// Sets whether every connection must begin with a PROXY protocol header (version 1 or 2)
+    /// from a load balancer, whose client then stands for the connection in the log lines.
+    ///
+    /// A connection that does not send a valid header within 3 s is closed without a word.
+    /// Only a balancer may reach such a server: anyone who can connect to it can claim any
+    /// address. The server never looks for a header unless told to.
+    #[must_use]
+    pub fn proxy_protocol(mut self, proxy_protocol: bool) -> Self {
+        self.config.proxy_protocol = proxy_protocol;
         self
     }
 
@@ -245,12 +258,18 @@ fn spawn_connections(
     reports: Log,
 ) {
     let mut failures = RateLimited::new(Duration::from_secs(1));
+    let context = Arc::new(Context {
+        config,
+        log,
+        reports: reports.clone(),
+        refusals: Mutex::new(RateLimited::new(Duration::from_secs(1))),
+    });
     for connection in admitted {
         let peer = connection.peer;
-        let (log, its_reports) = (log.clone(), reports.clone());
+        let its_context = Arc::clone(&context);
         let spawned = thread::Builder::new()
             .stack_size(CONNECTION_STACK_SIZE)
-            .spawn(move || serve(connection, &config, &log, &its_reports));
+            .spawn(move || serve(connection, &its_context));
         if let Err(err) = spawned {
             failures.report(
                 &reports,
@@ -277,6 +296,7 @@ mod tests {
         let config = ConnectionConfig {
             delay: Duration::ZERO,
             idle_timeout: Some(TIMEOUT),
+            proxy_protocol: false,
         };
         let spawner = Spawner::start(config, Log::quiet(), Log::quiet())?;
         let live = Arc::new(AtomicUsize::new(0));
