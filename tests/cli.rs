@@ -81,6 +81,67 @@ fn clients_read_names_from_stdin() -> TestResult {
     Ok(())
 }
 
+/// `tcp-client --proxy-header` sends, before anything else, a header that names its own
+/// connection (the literal bytes, version 1 and version 2), and `tcp-server --proxy-protocol`
+/// takes both and logs the client's own port.
+#[test]
+fn tcp_client_sends_a_proxy_header() -> TestResult {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    let mut child = client("tcp-client", port, &["--proxy-header", "v1", "Ada"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let (mut stream, peer) = listener.accept()?;
+    stream.set_read_timeout(Some(TIMEOUT))?;
+    let line = format!("PROXY TCP4 127.0.0.1 127.0.0.1 {} {port}\r\n", peer.port());
+    assert_eq!(read_n(&mut stream, line.len())?, line.as_bytes());
+    stream.write_all(b"Welcome!")?;
+    assert_eq!(read_n(&mut stream, 3)?, b"Ada");
+    stream.write_all(b"Hello, Ada!")?;
+    assert_eq!(read_n(&mut stream, 4)?, b"exit");
+    drop(stream);
+    assert_eq!(wait_with_deadline(&mut child, TIMEOUT)?, Some(0));
+
+    let mut child = client("tcp-client", port, &["--proxy-header", "v2", "Ada"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let (mut stream, peer) = listener.accept()?;
+    stream.set_read_timeout(Some(TIMEOUT))?;
+    let mut header = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c\x7f\0\0\x01\x7f\0\0\x01".to_vec();
+    header.extend_from_slice(&peer.port().to_be_bytes());
+    header.extend_from_slice(&port.to_be_bytes());
+    assert_eq!(read_n(&mut stream, header.len())?, header);
+    drop(stream);
+    assert_eq!(wait_with_deadline(&mut child, TIMEOUT)?, Some(1));
+
+    let server = start_server("tcp-server", &["--proxy-protocol"])?;
+    server.stdout_line()?;
+    for version in ["v1", "v2"] {
+        let out = run_client(
+            client(
+                "tcp-client",
+                server.addr.port(),
+                &["--proxy-header", version, "Ada"],
+            ),
+            b"",
+        )?;
+        assert_eq!(
+            (out.stdout_text().as_str(), out.code),
+            ("Welcome!\nHello, Ada!\n", Some(0))
+        );
+        let accepted = server.stdout_line()?;
+        let client_port = port_in(&accepted, "Accept new connection from ", "127.0.0.1", "...")
+            .ok_or(accepted.clone())?;
+        assert_eq!(
+            server.stdout_line()?,
+            format!("Connection from 127.0.0.1:{client_port} closed.")
+        );
+    }
+    Ok(())
+}
+
 /// `--quiet` keeps the start-up line but drops the per-connection lines.
 #[test]
 fn quiet_servers_print_only_the_start_up_line() -> TestResult {

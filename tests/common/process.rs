@@ -201,6 +201,11 @@ impl ServerProcess {
         next_line(&self.stderr, "stderr")
     }
 
+    /// The stdout lines that come within `wait`.
+    pub fn stdout_lines_for(&self, wait: Duration) -> Vec<String> {
+        lines_for(&self.stdout, wait)
+    }
+
     /// Returns true if no stdout line comes within `wait`.
     pub fn stdout_silent_for(&self, wait: Duration) -> bool {
         matches!(
@@ -241,6 +246,20 @@ fn line_channel(pipe: impl Read + Send + 'static) -> Receiver<String> {
         }
     });
     rx
+}
+
+fn lines_for(lines: &Receiver<String>, wait: Duration) -> Vec<String> {
+    let deadline = Instant::now() + wait;
+    let mut got = Vec::new();
+    while let Some(left) =
+        Some(deadline.saturating_duration_since(Instant::now())).filter(|left| !left.is_zero())
+    {
+        match lines.recv_timeout(left) {
+            Ok(line) => got.push(line),
+            Err(_) => break,
+        }
+    }
+    got
 }
 
 fn next_line(lines: &Receiver<String>, which: &str) -> io::Result<String> {
