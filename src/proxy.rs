@@ -39,8 +39,9 @@ pub(crate) enum Origin {
     /// Itself: a connection of the balancer's own, such as a health check (version 2's LOCAL
     /// command). The connection's own addresses stand.
     Balancer,
-    /// A client it cannot name in the header (version 1's UNKNOWN, version 2's UNSPEC and UNIX
-    /// families): the connection's own addresses stand.
+    /// A client it cannot name in the header (version 1's UNKNOWN, version 2's UNSPEC, and the
+    /// UDP and UNIX families, which a TCP server does not implement): the connection's own
+    /// addresses stand.
     Unnamed,
 }
 
@@ -82,7 +83,10 @@ fn v1(bytes: &[u8]) -> Result<Option<Header>, Invalid> {
         if window.len() == V1_LONGEST {
             return Err(Invalid("a version 1 header longer than 107 bytes"));
         }
-        if window.contains(&b'\r') && !window.ends_with(b"\r") {
+        // Only UNKNOWN may hold anything before its CRLF: elsewhere a CR that is not the
+        // CRLF's is never valid, and shows already.
+        let unknown = window[V1_START.len().min(window.len())..].starts_with(b"UNKNOWN ");
+        if !unknown && window.windows(2).any(|w| w[0] == b'\r' && w[1] != b'\n') {
             return Err(Invalid("a CR not followed by LF in a version 1 header"));
         }
         return Ok(None);
@@ -90,28 +94,28 @@ fn v1(bytes: &[u8]) -> Result<Option<Header>, Invalid> {
     let line = window[..end]
         .strip_suffix(b"\r")
         .ok_or(Invalid("a version 1 header ending in LF alone"))?;
-    let line = std::str::from_utf8(&line[V1_START.len()..])
-        .map_err(|_| Invalid("a version 1 header that is not text"))?;
-    let origin = v1_fields(line)?;
+    let origin = v1_fields(&line[V1_START.len()..])?;
     Ok(Some(Header {
         len: end + 1,
         origin,
     }))
 }
 
-/// Reads what follows `PROXY `: `UNKNOWN` (and anything up to the CRLF), or `TCP4`/`TCP6` and
-/// the two addresses and two ports, one space apart.
-fn v1_fields(line: &str) -> Result<Origin, Invalid> {
-    if line == "UNKNOWN" || line.starts_with("UNKNOWN ") {
+/// Reads what follows `PROXY `: `UNKNOWN` (and anything at all up to the CRLF, which the spec
+/// says to ignore), or `TCP4`/`TCP6` and the two addresses and two ports, one space apart.
+fn v1_fields(line: &[u8]) -> Result<Origin, Invalid> {
+    if line == b"UNKNOWN" || line.starts_with(b"UNKNOWN ") {
         return Ok(Origin::Unnamed);
     }
+    let line =
+        std::str::from_utf8(line).map_err(|_| Invalid("a version 1 header that is not text"))?;
     let fields: Vec<&str> = line.split(' ').collect();
     let [protocol, source, destination, source_port, destination_port] = fields[..] else {
         return Err(Invalid("a version 1 header without its five fields"));
     };
     let (source, destination) = match protocol {
         "TCP4" => (ip::<Ipv4Addr>(source)?, ip::<Ipv4Addr>(destination)?),
-        "TCP6" => (ip::<Ipv6Addr>(source)?, ip::<Ipv6Addr>(destination)?),
+        "TCP6" => (ipv6(source)?, ipv6(destination)?),
         _ => {
             return Err(Invalid(
                 "a version 1 protocol other than TCP4, TCP6, UNKNOWN",
@@ -122,6 +126,15 @@ fn v1_fields(line: &str) -> Result<Origin, Invalid> {
         source: SocketAddr::new(source, port(source_port)?),
         destination: SocketAddr::new(destination, port(destination_port)?),
     })
+}
+
+/// Reads an IPv6 address as the spec writes them, groups of hexadecimal digits between colons:
+/// not with an IPv4 address at its end (`::ffff:192.0.2.1`), which a balancer sends as TCP4.
+fn ipv6(text: &str) -> Result<IpAddr, Invalid> {
+    match text.contains('.') {
+        true => Err(Invalid("an IPv6 address written with an IPv4 one in it")),
+        false => ip::<Ipv6Addr>(text),
+    }
 }
 
 /// Reads an address of the family `A` (std refuses leading zeros in IPv4, as the spec asks).
@@ -143,50 +156,52 @@ fn port(text: &str) -> Result<u16, Invalid> {
 }
 
 fn v2(bytes: &[u8]) -> Result<Option<Header>, Invalid> {
+    // The version, the command and the family are each refused as soon as they come.
+    let command = match bytes.get(12) {
+        Some(byte) if byte >> 4 != 2 => {
+            return Err(Invalid("a version 2 signature with another version"));
+        }
+        Some(byte) if byte & 0x0f > 1 => {
+            return Err(Invalid("a version 2 command other than LOCAL and PROXY"));
+        }
+        Some(byte) => byte & 0x0f,
+        None => return Ok(None),
+    };
+    // The check carries no client, whatever its family byte says: not even looked at.
+    let family = match (command, bytes.get(13)) {
+        (0x0, _) => None,
+        (_, Some(&family)) => Some(check_family(family)?),
+        (_, None) => return Ok(None),
+    };
     if bytes.len() < V2_FIXED {
         return Ok(None);
     }
-    let (version, command) = (bytes[12] >> 4, bytes[12] & 0x0f);
-    if version != 2 {
-        return Err(Invalid("a version 2 signature with another version"));
-    }
-    let block_len = usize::from(u16::from_be_bytes([bytes[14], bytes[15]]));
-    let len = V2_FIXED + block_len;
-    let origin = match command {
-        // The check carries no client, whatever its family byte says: not even looked at.
-        0x0 => None,
-        0x1 => Some(bytes[13]),
-        _ => return Err(Invalid("a version 2 command other than LOCAL and PROXY")),
-    };
-    if let Some(family) = origin {
-        check_family(family)?;
-    }
+    let len = V2_FIXED + usize::from(u16::from_be_bytes([bytes[14], bytes[15]]));
     if bytes.len() < len {
         return Ok(None);
     }
     let block = &bytes[V2_FIXED..len];
-    let origin = match origin {
+    let origin = match family {
         None => Origin::Balancer,
         Some(family) => v2_addresses(family, block)?,
     };
     Ok(Some(Header { len, origin }))
 }
 
-/// Refuses the family and transport bytes the spec does not define for a TCP connection.
-fn check_family(family: u8) -> Result<(), Invalid> {
+/// Refuses the family and transport bytes the spec does not define.
+fn check_family(family: u8) -> Result<u8, Invalid> {
     match family {
-        0x00 | 0x11 | 0x21 | 0x31 | 0x32 => Ok(()),
-        0x12 | 0x22 => Err(Invalid(
-            "a UDP client's version 2 header on a TCP connection",
-        )),
+        0x00 | 0x11 | 0x12 | 0x21 | 0x22 | 0x31 | 0x32 => Ok(family),
         _ => Err(Invalid(
             "a version 2 family or transport the spec does not define",
         )),
     }
 }
 
-/// Reads the address block of a version 2 PROXY command, then walks its TLVs, each of which
-/// must fit in the block.
+/// Reads the address block of a version 2 PROXY command: a TCP client's addresses, then its
+/// TLVs, each of which must fit in the block. Any other family the spec defines (UNSPEC, UDP,
+/// UNIX sockets) is served as UNSPEC, as the spec asks of a receiver that does not implement
+/// it: its block is skipped and the connection's own addresses stand.
 fn v2_addresses(family: u8, block: &[u8]) -> Result<Origin, Invalid> {
     let (addresses, rest) = match family {
         0x11 if block.len() >= 12 => {
@@ -200,13 +215,12 @@ fn v2_addresses(family: u8, block: &[u8]) -> Result<Origin, Invalid> {
             let origin = client(ip(0), ip(16), &block[32..36]);
             (origin, &block[36..])
         }
-        0x31 | 0x32 if block.len() >= 216 => (Origin::Unnamed, &block[216..]),
-        0x00 => return Ok(Origin::Unnamed),
-        _ => {
+        0x11 | 0x21 => {
             return Err(Invalid(
                 "a version 2 address block shorter than its family's",
             ));
         }
+        _ => return Ok(Origin::Unnamed),
     };
     tlvs(rest)?;
     Ok(addresses)
@@ -399,7 +413,11 @@ mod tests {
             b"PROXY TCP4 198.51.100.7 192.0.2.1 40123 00\r\n",
             b"PROXY TCP4 \xff.51.100.7 192.0.2.1 40123 9999\r\n",
             b"PROXY UNKNOWNX\r\n",
+            b"PROXY UNKNOWN\rX\r\n",
             b"PROXY\r\n",
+            b"PROXY TCP6 ::ffff:198.51.100.7 ::1 40123 9999\r\n",
+            b"PROXY TCP6 ::1 ::1.2.3.4 40123 9999\r\n",
+            b"PROXY TCP6 fe80::1%eth0 ::1 40123 9999\r\n",
         ];
         for bytes in refused {
             assert!(
@@ -430,11 +448,10 @@ mod tests {
             header(0x22, 0x11, &tcp4),       // command 2
             header(0x21, 0x41, &tcp4),       // family 4
             header(0x21, 0x13, &tcp4),       // transport 3
-            header(0x21, 0x12, &tcp4),       // UDP on a TCP connection
             header(0x21, 0x10, &tcp4),       // IPv4 with no transport
             header(0x21, 0x11, &tcp4[..11]), // an address block short of IPv4's
             header(0x21, 0x21, &[0; 35]),    // ... of IPv6's
-            header(0x21, 0x31, &[0; 215]),   // ... of UNIX's
+            header(0x21, 0x01, &tcp4),       // UNSPEC with a transport
             header(0x21, 0x11, &[&tcp4[..], &[0x04, 0, 5, 0]].concat()), // a TLV that lies
             header(0x21, 0x11, &[&tcp4[..], &[0x04, 0]].concat()), // a TLV cut short
             [&V2_SIGNATURE[..11], b"X"].concat(), // a signature off
@@ -450,29 +467,72 @@ mod tests {
         let mut promise = header(0x21, 0x11, &tcp4);
         promise[15] = 13;
         assert_eq!(parse(&promise), Ok(None));
-        // LOCAL ignores whatever block it carries; UNSPEC and UNIX name nobody.
+        // LOCAL ignores whatever block it carries; UNSPEC, and the families a TCP server does
+        // not implement, name nobody, whatever their blocks hold.
+        let origin = |bytes: &[u8]| parse(bytes).map(|h| h.map(|h| h.origin));
         assert_eq!(
-            parse(&header(0x20, 0x11, &[1, 2, 3]))
-                .unwrap()
-                .unwrap()
-                .origin,
-            Origin::Balancer
+            origin(&header(0x20, 0x11, &[1, 2, 3])),
+            Ok(Some(Origin::Balancer))
         );
-        assert_eq!(
-            parse(&header(0x21, 0x00, &[1, 2])).unwrap().unwrap().origin,
-            Origin::Unnamed
-        );
-        assert_eq!(
-            parse(&header(0x21, 0x31, &[0; 216]))
-                .unwrap()
-                .unwrap()
-                .origin,
-            Origin::Unnamed
-        );
+        for (family, block) in [
+            (0x00, &[1, 2][..]),
+            (0x12, &tcp4),
+            (0x22, &[]),
+            (0x31, &[0; 9]),
+        ] {
+            let bytes = header(0x21, family, block);
+            assert_eq!(origin(&bytes), Ok(Some(Origin::Unnamed)), "{family:#x}");
+        }
+        // Anything may stand before the CRLF of UNKNOWN, as the spec says, whole or in pieces.
+        for line in [&b"PROXY UNKNOWN a\rb\r\n"[..], b"PROXY UNKNOWN \xff\r\r\n"] {
+            assert_eq!(origin(line), Ok(Some(Origin::Unnamed)));
+            for cut in 0..line.len() {
+                assert_eq!(origin(&line[..cut]), Ok(None));
+            }
+        }
+        // A wrong version, command or family is refused as soon as its byte comes.
+        for (at, bytes) in [
+            (13, header(0x11, 0x11, &tcp4)),
+            (13, header(0x23, 0x11, &tcp4)),
+            (14, header(0x21, 0x99, &tcp4)),
+        ] {
+            assert!(parse(&bytes[..at]).is_err(), "{:?}", &bytes[..at]);
+            assert_eq!(parse(&bytes[..at - 1]), Ok(None));
+        }
         // TLVs of any declared length are skipped, up to the most a header holds.
         let big_tlv = [&tcp4[..], &[0xE0, 0xFF, 0xF0], &[0; 0xFFF0]].concat();
         let big = header(0x21, 0x11, &big_tlv);
         assert_eq!(parse(&big).unwrap().unwrap().len, big.len());
+    }
+
+    /// However TCP splits a connection's first bytes, the answer is the same: once a prefix is
+    /// refused, every longer one is, and once one is a header, every longer one is that header.
+    #[test]
+    fn a_decision_never_changes_as_more_bytes_come() {
+        let mut rng = Rng::new(29);
+        let alphabet: &[u8] = b"PROXY UNKNOWTCP46:.0159af\r\n\x21\x20\x11\x00\xff";
+        let starts: [&[u8]; 4] = [V1_START, b"PROXY UNKNOWN ", b"PROXY TCP4 ", V2_SIGNATURE];
+        for _ in 0..20_000 {
+            let mut bytes = rng.pick(&starts).to_vec();
+            for _ in 0..rng.between(0, 60) {
+                bytes.push(*rng.pick(alphabet));
+            }
+            let mut decided = None;
+            for cut in 0..=bytes.len() {
+                let now = parse(&bytes[..cut]);
+                match (&decided, &now) {
+                    (None, Ok(None)) => {}
+                    (None, _) => decided = Some(now),
+                    (Some(Err(_)), Err(_)) => {}
+                    (Some(before), _) => assert_eq!(
+                        before,
+                        &now,
+                        "{:?} at {cut}",
+                        bytes.escape_ascii().to_string()
+                    ),
+                }
+            }
+        }
     }
 
     #[test]

@@ -55,6 +55,10 @@ pub(crate) struct Admission {
     max: usize,
     spare: Spare,
     lingerer: Lingerer,
+    /// Whether a turned-away connection is told so. Behind a balancer it is not: nothing may
+    /// be sent before the PROXY header has come, and what the connection sent is drained
+    /// unread (see [`Admission::behind_balancer`]).
+    says_busy: bool,
     backoff: Backoff,
     turned_away: RateLimited,
     accept_errors: RateLimited,
@@ -82,11 +86,21 @@ impl Admission {
             max: budget.connections,
             spare: Spare::new(),
             lingerer: Lingerer::start(budget.lingering)?,
+            says_busy: true,
             backoff: Backoff::default(),
             turned_away: RateLimited::new(Duration::from_secs(1)),
             accept_errors: RateLimited::new(Duration::from_secs(1)),
             reports,
         })
+    }
+
+    /// Behind a balancer (`--proxy-protocol`), turns connections away without the busy line, and
+    /// so without a word before the PROXY header, which a server full up does not wait for; the
+    /// close is still a lingering one, so it is no reset.
+    #[must_use]
+    pub(crate) fn behind_balancer(mut self, behind: bool) -> Self {
+        self.says_busy = !behind;
+        self
     }
 
     /// Decides on what `accept` on `listener` returned: the connection, to be served, or `None`
@@ -107,7 +121,7 @@ impl Admission {
                 }
                 // The peer may have sent its name already; a plain close would then reset the
                 // connection, and the peer could lose the busy line.
-                self.lingerer.close(tell_busy(stream));
+                self.lingerer.close(self.tell_busy(stream));
                 let open = match self.max {
                     1 => "1 connection is open".to_string(),
                     max => format!("{max} connections are open"),
@@ -137,23 +151,25 @@ impl Admission {
             // The spare is needed back at once, so the accept loop drains this client itself,
             // for a moment: long enough for a name sent right after connecting to arrive, so
             // that closing does not reset the connection and lose the busy line.
-            close_soon(tell_busy(stream), SPARE_LINGER);
+            close_soon(self.tell_busy(stream), SPARE_LINGER);
             self.report_turned_away(peer, format_args!("out of file descriptors ({err})"));
         }
         self.spare.refill();
+    }
+
+    /// Tells a connection it is turned away, unless it is behind a balancer, without waiting:
+    /// a fresh socket's send buffer is empty, so the short busy line cannot block.
+    fn tell_busy(&self, mut stream: TcpStream) -> TcpStream {
+        if self.says_busy {
+            let _ = stream.write_all(BUSY);
+        }
+        stream
     }
 
     fn report_turned_away(&mut self, peer: SocketAddr, why: std::fmt::Arguments<'_>) {
         self.turned_away
             .report(&self.reports, format_args!("{peer}: turned away, {why}"));
     }
-}
-
-/// Tells a connection it is turned away, without waiting: a fresh socket's send buffer is empty,
-/// so the short busy line cannot block.
-fn tell_busy(mut stream: TcpStream) -> TcpStream {
-    let _ = stream.write_all(BUSY);
-    stream
 }
 
 #[cfg(test)]
@@ -202,6 +218,31 @@ mod tests {
         drop(admitted);
         let _third = client(&listener)?;
         assert!(admission.admit(listener.accept(), &listener).is_some());
+        Ok(())
+    }
+
+    /// Behind a balancer a full server says nothing before a header it does not wait for: the
+    /// connection ends cleanly (no reset, though its header is unread) with not a byte sent.
+    #[test]
+    fn behind_a_balancer_a_connection_is_turned_away_without_a_word() -> io::Result<()> {
+        let (listener, admission, reports) = policy(1)?;
+        let mut admission = admission.behind_balancer(true);
+        let _first = client(&listener)?;
+        let _admitted = admission
+            .admit(listener.accept(), &listener)
+            .expect("it fits");
+        let mut second = client(&listener)?;
+        second.write_all(b"PROXY TCP4 198.51.100.7 192.0.2.1 40123 9999\r\nAda")?;
+        thread::sleep(Duration::from_millis(50));
+        assert!(admission.admit(listener.accept(), &listener).is_none());
+        let mut reply = Vec::new();
+        second.read_to_end(&mut reply)?;
+        assert_eq!(reply, b"");
+        let peer = second.local_addr()?;
+        assert_eq!(
+            report(&reports),
+            format!("{peer}: turned away, 1 connection is open\n")
+        );
         Ok(())
     }
 

@@ -172,7 +172,8 @@ impl TcpServer {
     pub fn run(mut self) -> io::Result<()> {
         let budget = self.reckon()?;
         let wanted = self.max_connections;
-        let mut admission = Admission::start(budget, wanted, self.reports.clone())?;
+        let mut admission = Admission::start(budget, wanted, self.reports.clone())?
+            .behind_balancer(self.config.proxy_protocol);
         let spawner = Spawner::start(self.config, self.log.clone(), self.reports.clone())?;
         loop {
             let accepted = self.listener.accept(); // sock, addr = s.accept()
