@@ -346,6 +346,15 @@ fn help_shows_defaults_and_version_works() -> TestResult {
     ] {
         assert!(text.contains(default), "missing {default} in\n{text}");
     }
+    // Every program's help ends with examples and its exit codes.
+    for program in ["tcp-server", "tcp-client", "udp-server", "udp-client"] {
+        let mut help = command(program);
+        help.arg("--help");
+        let text = run_client(help, b"")?.stdout_text();
+        assert!(text.contains(&format!("Examples:\n  {program} ")), "{text}");
+        let last = text.trim_end().lines().last().unwrap_or_default();
+        assert!(last.starts_with("Exit codes: "), "{program}: {last}");
+    }
     let mut version = command("udp-client");
     version.arg("--version");
     let out = run_client(version, b"")?;
@@ -353,6 +362,68 @@ fn help_shows_defaults_and_version_works() -> TestResult {
         out.stdout_text(),
         format!("udp-client {}\n", env!("CARGO_PKG_VERSION"))
     );
+    Ok(())
+}
+
+/// nc's habit, `tcp-client 127.0.0.1 9999`, is a usage error that says what to write, for
+/// both clients and for an address, a host and port, and a port; with --host or --port given,
+/// or from --stdin, such names are greeted like any.
+#[test]
+fn nc_habits_are_usage_errors_that_say_what_to_write() -> TestResult {
+    let cases = [
+        (
+            "tcp-client",
+            &["127.0.0.1", "9999"][..],
+            "`tcp-client --host 127.0.0.1 --port 9999`",
+        ),
+        (
+            "udp-client",
+            &["127.0.0.1", "8888"],
+            "`udp-client --host 127.0.0.1 --port 8888`",
+        ),
+        (
+            "tcp-client",
+            &["localhost:9999"],
+            "`tcp-client --host localhost --port 9999`",
+        ),
+        (
+            "udp-client",
+            &["[::1]:8888"],
+            "`udp-client --host ::1 --port 8888`",
+        ),
+        ("tcp-client", &["Ada", "9999"], "`tcp-client --port 9999`"),
+    ];
+    for (program, names, written) in cases {
+        let mut run = command(program);
+        run.args(names);
+        let out = run_client(run, b"")?;
+        assert_eq!(
+            (out.code, out.stdout_text()),
+            (Some(2), String::new()),
+            "{names:?}"
+        );
+        let first = out.stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with("error: '") && first.contains(written),
+            "{first}"
+        );
+    }
+    let tcp = start_server("tcp-server", &["--quiet"])?;
+    let out = run_client(client("tcp-client", tcp.addr.port(), &["127.0.0.1"]), b"")?;
+    assert_eq!(out.stdout_text(), "Welcome!\nHello, 127.0.0.1!\n");
+    let out = run_client(
+        client("tcp-client", tcp.addr.port(), &["--stdin"]),
+        b"9999\n",
+    )?;
+    assert_eq!(out.stdout_text(), "Welcome!\nHello, 9999!\n");
+    let udp = start_server("udp-server", &["--quiet"])?;
+    let both = client(
+        "udp-client",
+        udp.addr.port(),
+        &["--host", "127.0.0.1", "8888"],
+    );
+    let out = run_client(both, b"")?;
+    assert_eq!(out.stdout_text(), "Hello, 8888!\n");
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 //! binary is a crate of its own, hidden from the docs, and may change in any release.
 
 mod endpoint;
+mod habit;
 mod names;
 
 use std::ffi::OsString;
@@ -15,6 +16,8 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
 
 pub use crate::duration::Dur;
 pub use endpoint::Endpoint;
@@ -78,6 +81,50 @@ impl Program {
         }
     }
 
+    /// What `--help` ends with: examples, then the exit codes.
+    fn after_help(self) -> &'static str {
+        match self {
+            Program::TcpServer => {
+                "Examples:\n  \
+                 tcp-server                    listen on 127.0.0.1:9999, as the tutorial's server\n  \
+                 tcp-server --host 0.0.0.0     let other machines connect too (:: for IPv6 as well)\n\n\
+                 Stop it with Ctrl+C.\n\
+                 Exit codes: 1 it cannot serve (one line on stderr, such as a port in use), 2 a \
+                 usage error."
+            }
+            Program::TcpClient => {
+                "Examples:\n  \
+                 tcp-client                           greet the tutorial's names at 127.0.0.1:9999\n  \
+                 tcp-client --host 192.0.2.1 Ada      greet Ada at 192.0.2.1:9999\n  \
+                 tcp-client --port 9999 127.0.0.1     greet the name \"127.0.0.1\"\n\n\
+                 With neither --host nor --port, a name that looks like an address \
+                 (127.0.0.1,\nlocalhost:9999, 9999) is refused: `tcp-client 127.0.0.1 9999` \
+                 is nc's way to say\nwhere the server is, not two names.\n\n\
+                 Exit codes: 0 every name greeted, 1 a failure (one line on stderr), 2 a usage \
+                 error."
+            }
+            Program::UdpServer => {
+                "Examples:\n  \
+                 udp-server                    listen on 127.0.0.1:8888, as the tutorial's server\n  \
+                 udp-server --host 0.0.0.0     let other machines send too (:: for IPv6 as well)\n\n\
+                 Stop it with Ctrl+C.\n\
+                 Exit codes: 1 it cannot serve (one line on stderr, such as a port in use), 2 a \
+                 usage error."
+            }
+            Program::UdpClient => {
+                "Examples:\n  \
+                 udp-client                           greet the tutorial's names at 127.0.0.1:8888\n  \
+                 udp-client --host 192.0.2.1 Ada      greet Ada at 192.0.2.1:8888\n  \
+                 udp-client --port 8888 127.0.0.1     greet the name \"127.0.0.1\"\n\n\
+                 With neither --host nor --port, a name that looks like an address \
+                 (127.0.0.1,\nlocalhost:8888, 8888) is refused: `udp-client 127.0.0.1 8888` \
+                 is nc's way to say\nwhere the server is, not two names.\n\n\
+                 Exit codes: 0 every name greeted, 1 a failure (one line on stderr), 2 a usage \
+                 error."
+            }
+        }
+    }
+
     /// The check a name given as an argument must pass: the client's own.
     fn check_name(self) -> Option<NameCheck> {
         match self {
@@ -95,6 +142,7 @@ impl Program {
 /// refuses among them.
 pub fn parse<A: Parser>(program: Program) -> A {
     let mut command = A::command()
+        .after_help(program.after_help())
         .mut_arg("host", |host| host.help(program.host_help()))
         .mut_arg("port", |port| {
             port.help(program.port_help())
@@ -103,12 +151,17 @@ pub fn parse<A: Parser>(program: Program) -> A {
         });
     let matches = command.get_matches_mut();
     if let Some(check) = program.check_name() {
-        let names = matches.get_many::<OsString>("names").into_iter().flatten();
-        for name in names {
+        let given = |id| matches.value_source(id) == Some(ValueSource::CommandLine);
+        let names = || matches.get_many::<OsString>("names").into_iter().flatten();
+        if !given("host") && !given("port") {
+            let texts = names().filter_map(|name| name.to_str());
+            if let Some(msg) = habit::misplaced(program.name(), texts) {
+                command.error(ErrorKind::InvalidValue, msg).exit();
+            }
+        }
+        for name in names() {
             if let Err(msg) = check(name.as_encoded_bytes()) {
-                command
-                    .error(clap::error::ErrorKind::InvalidValue, msg)
-                    .exit();
+                command.error(ErrorKind::InvalidValue, msg).exit();
             }
         }
     }

@@ -1,0 +1,171 @@
+//! nc's habit: `nc 127.0.0.1 9999` says where to connect, so `tcp-client 127.0.0.1 9999` would
+//! greet the names "127.0.0.1" and "9999" at the default server and end well. A client told
+//! neither `--host` nor `--port` refuses such names instead, and says what to write.
+
+use std::net::IpAddr;
+
+/// What a name looks like when it was meant as where to connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Looks {
+    /// An IPv4 or IPv6 address (`127.0.0.1`, `::1`, `[::1]`).
+    Address(String),
+    /// A host and a port (`localhost:9999`, `192.0.2.1:8888`, `[::1]:9999`).
+    HostPort(String, u16),
+    /// A port number (`9999`).
+    Port(u16),
+}
+
+impl Looks {
+    fn what(&self) -> &'static str {
+        match self {
+            Looks::Address(_) => "an IP address",
+            Looks::HostPort(..) => "a host and port",
+            Looks::Port(_) => "a port number",
+        }
+    }
+}
+
+/// Tells what `name` looks like, if it looks like somewhere to connect.
+fn looks(name: &str) -> Option<Looks> {
+    if let Some(port) = port(name) {
+        return Some(Looks::Port(port));
+    }
+    if let Some(address) = address(name) {
+        return Some(Looks::Address(address));
+    }
+    let (host, port_text) = name.rsplit_once(':')?;
+    let port = port(port_text)?;
+    let host = address(host).or_else(|| host_name(host))?;
+    Some(Looks::HostPort(host, port))
+}
+
+/// A port number: one to five digits, at most 65535.
+fn port(text: &str) -> Option<u16> {
+    let digits = (1..=5).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit());
+    digits.then(|| text.parse().ok()).flatten()
+}
+
+/// An IP address, IPv6 also in brackets; returned without them.
+fn address(text: &str) -> Option<String> {
+    let bare = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
+    bare.parse::<IpAddr>().ok().map(|_| bare.to_string())
+}
+
+/// A host name as it goes before a port: letters, digits, dots and hyphens, starting with a
+/// letter or a digit.
+fn host_name(text: &str) -> Option<String> {
+    let first = text.bytes().next()?;
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'-';
+    (first.is_ascii_alphanumeric() && text.bytes().all(allowed)).then(|| text.to_string())
+}
+
+/// The usage message for `program` given `names` and neither `--host` nor `--port`, when a
+/// name looks like where to connect: what it looks like, the command that reaches there, and
+/// how to greet it all the same. None when every name is just a name.
+pub(super) fn misplaced<'a>(
+    program: &str,
+    names: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    let names: Vec<&str> = names.into_iter().collect();
+    let (first, looked) = names
+        .iter()
+        .find_map(|name| looks(name).map(|looked| (*name, looked)))?;
+    let mut host = None;
+    let mut port = None;
+    for looked in names.iter().filter_map(|name| looks(name)) {
+        let (h, p) = match looked {
+            Looks::Address(h) => (Some(h), None),
+            Looks::HostPort(h, p) => (Some(h), Some(p)),
+            Looks::Port(p) => (None, Some(p)),
+        };
+        host = host.or(h);
+        port = port.or(p);
+    }
+    let mut command = program.to_string();
+    if let Some(host) = host {
+        command.push_str(&format!(" --host {host}"));
+    }
+    if let Some(port) = port {
+        command.push_str(&format!(" --port {port}"));
+    }
+    Some(format!(
+        "'{first}' looks like {}, not a name to greet: to reach that server, write `{command}`; \
+         to greet it all the same, give --host or --port as well, or pass it with --stdin",
+        looked.what()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_host_ports_and_ports_look_like_where_to_connect() {
+        let addr = |s: &str| Some(Looks::Address(s.to_string()));
+        assert_eq!(looks("127.0.0.1"), addr("127.0.0.1"));
+        assert_eq!(looks("::1"), addr("::1"));
+        assert_eq!(looks("[::1]"), addr("::1"));
+        assert_eq!(looks("9999"), Some(Looks::Port(9999)));
+        assert_eq!(looks("0"), Some(Looks::Port(0)));
+        let host_port = |h: &str, p| Some(Looks::HostPort(h.to_string(), p));
+        assert_eq!(looks("localhost:9999"), host_port("localhost", 9999));
+        assert_eq!(looks("192.0.2.1:8888"), host_port("192.0.2.1", 8888));
+        assert_eq!(looks("[::1]:9999"), host_port("::1", 9999));
+        assert_eq!(looks("example.com:80"), host_port("example.com", 80));
+    }
+
+    #[test]
+    fn names_are_names() {
+        for name in [
+            "Jaber",
+            "huangxin",
+            "黄鑫",
+            "65536",
+            "123456",
+            "1.2.3",
+            "Ada Lovelace",
+            "a:b",
+            ":9999",
+            "-x:1",
+            "Ada:",
+            "localhost",
+            "1e3",
+            "+1",
+            "[Ada]",
+            "[::1]:",
+            "Zoë:1",
+        ] {
+            assert_eq!(looks(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_message_says_what_to_write() {
+        let msg = misplaced("tcp-client", ["127.0.0.1", "9999"]).expect("refused");
+        assert_eq!(
+            msg,
+            "'127.0.0.1' looks like an IP address, not a name to greet: to reach that server, \
+             write `tcp-client --host 127.0.0.1 --port 9999`; to greet it all the same, give \
+             --host or --port as well, or pass it with --stdin"
+        );
+        let msg = misplaced("udp-client", ["[::1]:8888"]).expect("refused");
+        assert!(
+            msg.contains("a host and port") && msg.contains("`udp-client --host ::1 --port 8888`"),
+            "{msg}"
+        );
+        let msg = misplaced("tcp-client", ["Ada", "9999"]).expect("refused");
+        assert!(
+            msg.starts_with("'9999' looks like a port number")
+                && msg.contains("`tcp-client --port 9999`"),
+            "{msg}"
+        );
+        assert_eq!(
+            misplaced("tcp-client", ["Jaber", "Katy", "Betty", "huangxin"]),
+            None
+        );
+        assert_eq!(misplaced("tcp-client", []), None);
+    }
+}
