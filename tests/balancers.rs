@@ -209,7 +209,7 @@ fn proxied_backend() -> io::Result<ServerProcess> {
 /// checks both five times a second with `Welcome!` expected, one failure enough to mark a
 /// backend down. Clients from 127.0.0.5 appear as 127.0.0.5 and their own ports in the backend
 /// that serves each. Version 1 checks name the check's own connection, and so look like clients
-/// (the README says to use v2 with checks); the version 2 backend's checks (LOCAL headers, then
+/// (docs/load-balancers.md says to use v2 with checks); the version 2 backend's checks (LOCAL headers, then
 /// a reset) pass, as HAProxy marks no backend down, and leave no line at all.
 #[test]
 fn haproxy_passes_the_client_on_with_both_versions() -> TestResult {
