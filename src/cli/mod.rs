@@ -82,46 +82,35 @@ impl Program {
     }
 
     /// What `--help` ends with: examples, then the exit codes.
-    fn after_help(self) -> &'static str {
+    fn after_help(self) -> String {
+        let (name, port) = (self.name(), self.default_port());
         match self {
-            Program::TcpServer => {
-                "Examples:\n  \
-                 tcp-server                    listen on 127.0.0.1:9999, as the tutorial's server\n  \
-                 tcp-server --host 0.0.0.0     let other machines connect too (:: for IPv6 as well)\n\n\
-                 Stop it with Ctrl+C.\n\
-                 Exit codes: 1 it cannot serve (one line on stderr, such as a port in use), 2 a \
-                 usage error."
+            Program::TcpServer | Program::UdpServer => {
+                let verb = if self == Program::TcpServer {
+                    "connect"
+                } else {
+                    "send"
+                };
+                format!(
+                    "Examples:\n  \
+                     {name}                    listen on 127.0.0.1:{port}, as the tutorial's server\n  \
+                     {name} --host 0.0.0.0     let other machines {verb} too (:: for IPv6 as well)\n\n\
+                     Stop it with Ctrl+C.\n\
+                     Exit codes: 1 it cannot serve (one line on stderr, such as a port in use), 2 \
+                     a usage error."
+                )
             }
-            Program::TcpClient => {
+            Program::TcpClient | Program::UdpClient => format!(
                 "Examples:\n  \
-                 tcp-client                           greet the tutorial's names at 127.0.0.1:9999\n  \
-                 tcp-client --host 192.0.2.1 Ada      greet Ada at 192.0.2.1:9999\n  \
-                 tcp-client --port 9999 127.0.0.1     greet the name \"127.0.0.1\"\n\n\
-                 With neither --host nor --port, a name that looks like an address \
-                 (127.0.0.1,\nlocalhost:9999, 9999) is refused: `tcp-client 127.0.0.1 9999` \
-                 is nc's way to say\nwhere the server is, not two names.\n\n\
+                 {name}                           greet the tutorial's names at 127.0.0.1:{port}\n  \
+                 {name} --host 192.0.2.1 Ada      greet Ada at 192.0.2.1:{port}\n  \
+                 {name} --port {port} 127.0.0.1     greet the name \"127.0.0.1\"\n\n\
+                 With neither --host nor --port, a name that looks like an address (127.0.0.1,\n\
+                 localhost:{port}, {port}) is refused: `{name} 127.0.0.1 {port}` is nc's way to say\n\
+                 where the server is, not two names.\n\n\
                  Exit codes: 0 every name greeted, 1 a failure (one line on stderr), 2 a usage \
                  error."
-            }
-            Program::UdpServer => {
-                "Examples:\n  \
-                 udp-server                    listen on 127.0.0.1:8888, as the tutorial's server\n  \
-                 udp-server --host 0.0.0.0     let other machines send too (:: for IPv6 as well)\n\n\
-                 Stop it with Ctrl+C.\n\
-                 Exit codes: 1 it cannot serve (one line on stderr, such as a port in use), 2 a \
-                 usage error."
-            }
-            Program::UdpClient => {
-                "Examples:\n  \
-                 udp-client                           greet the tutorial's names at 127.0.0.1:8888\n  \
-                 udp-client --host 192.0.2.1 Ada      greet Ada at 192.0.2.1:8888\n  \
-                 udp-client --port 8888 127.0.0.1     greet the name \"127.0.0.1\"\n\n\
-                 With neither --host nor --port, a name that looks like an address \
-                 (127.0.0.1,\nlocalhost:8888, 8888) is refused: `udp-client 127.0.0.1 8888` \
-                 is nc's way to say\nwhere the server is, not two names.\n\n\
-                 Exit codes: 0 every name greeted, 1 a failure (one line on stderr), 2 a usage \
-                 error."
-            }
+            ),
         }
     }
 
