@@ -366,8 +366,8 @@ fn help_shows_defaults_and_version_works() -> TestResult {
 }
 
 /// nc's habit, `tcp-client 127.0.0.1 9999`, is a usage error that says what to write, for
-/// both clients and for an address, a host and port, and a port; with --host or --port given,
-/// or from --stdin, such names are greeted like any.
+/// both clients and for an address, a host and port, and a port; with both --host and --port
+/// given, or from --stdin, such names are greeted like any.
 #[test]
 fn nc_habits_are_usage_errors_that_say_what_to_write() -> TestResult {
     let cases = [
@@ -391,7 +391,22 @@ fn nc_habits_are_usage_errors_that_say_what_to_write() -> TestResult {
             &["[::1]:8888"],
             "`udp-client --host ::1 --port 8888`",
         ),
-        ("tcp-client", &["Ada", "9999"], "`tcp-client --port 9999`"),
+        (
+            "tcp-client",
+            &["Ada", "9999"],
+            "`tcp-client --host Ada --port 9999`",
+        ),
+        // Half of where the server is on the command line excuses only that half.
+        (
+            "tcp-client",
+            &["192.0.2.1", "--port", "9"],
+            "`tcp-client --host 192.0.2.1 --port 9`",
+        ),
+        (
+            "udp-client",
+            &["--host", "::1", "8888"],
+            "`udp-client --host ::1 --port 8888`",
+        ),
     ];
     for (program, names, written) in cases {
         let mut run = command(program);
@@ -409,8 +424,12 @@ fn nc_habits_are_usage_errors_that_say_what_to_write() -> TestResult {
         );
     }
     let tcp = start_server("tcp-server", &["--quiet"])?;
-    let out = run_client(client("tcp-client", tcp.addr.port(), &["127.0.0.1"]), b"")?;
-    assert_eq!(out.stdout_text(), "Welcome!\nHello, 127.0.0.1!\n");
+    let both = ["--host", "127.0.0.1", "127.0.0.1", "localhost:9999", "9999"];
+    let out = run_client(client("tcp-client", tcp.addr.port(), &both), b"")?;
+    assert_eq!(
+        out.stdout_text(),
+        "Welcome!\nHello, 127.0.0.1!\nHello, localhost:9999!\nHello, 9999!\n"
+    );
     let out = run_client(
         client("tcp-client", tcp.addr.port(), &["--stdin"]),
         b"9999\n",

@@ -62,24 +62,51 @@ fn host_name(text: &str) -> Option<String> {
     (first.is_ascii_alphanumeric() && text.bytes().all(allowed)).then(|| text.to_string())
 }
 
-/// The usage message for `program` given `names` and neither `--host` nor `--port`, when a
-/// name looks like where to connect: what it looks like, the command that reaches there, and
-/// how to greet it all the same. None when every name is just a name.
+/// Where the command line says the server is: the `--host` and `--port` given on it, if any.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Given<'a> {
+    pub(super) host: Option<&'a str>,
+    pub(super) port: Option<u16>,
+}
+
+impl Looks {
+    /// Whether the name may have been meant as where to connect, given what the command line
+    /// says already: an address while no `--host` is given, a port while no `--port` is, a
+    /// host and port unless both are.
+    fn misplaced(&self, given: Given<'_>) -> bool {
+        match self {
+            Looks::Address(_) => given.host.is_none(),
+            Looks::Port(_) => given.port.is_none(),
+            Looks::HostPort(..) => given.host.is_none() || given.port.is_none(),
+        }
+    }
+}
+
+/// The usage message for `program` given `names`, when a name looks like where to connect and
+/// the command line does not already say that (see [`Looks::misplaced`]): what it looks like,
+/// the command that reaches there, and how to greet it all the same. None when every name is
+/// just a name.
 pub(super) fn misplaced<'a>(
     program: &str,
     names: impl IntoIterator<Item = &'a str>,
+    given: Given<'_>,
 ) -> Option<String> {
     let names: Vec<&str> = names.into_iter().collect();
-    let (first, looked) = names
-        .iter()
-        .find_map(|name| looks(name).map(|looked| (*name, looked)))?;
-    let mut host = None;
-    let mut port = None;
-    for looked in names.iter().filter_map(|name| looks(name)) {
-        let (h, p) = match looked {
-            Looks::Address(h) => (Some(h), None),
-            Looks::HostPort(h, p) => (Some(h), Some(p)),
-            Looks::Port(p) => (None, Some(p)),
+    let (first, looked) = names.iter().find_map(|name| {
+        let looked = looks(name)?;
+        looked.misplaced(given).then_some((*name, looked))
+    })?;
+    let (mut host, mut port) = (given.host.map(str::to_string), given.port);
+    for (i, name) in names.iter().enumerate() {
+        let (h, p) = match looks(name) {
+            Some(Looks::Address(h)) => (Some(h), None),
+            Some(Looks::HostPort(h, p)) => (Some(h), Some(p)),
+            // nc's `HOST PORT`: the name before a port is the host, if it can be one.
+            Some(Looks::Port(p)) => (
+                i.checked_sub(1).and_then(|at| host_name(names[at])),
+                Some(p),
+            ),
+            None => (None, None),
         };
         host = host.or(h);
         port = port.or(p);
@@ -93,7 +120,7 @@ pub(super) fn misplaced<'a>(
     }
     Some(format!(
         "'{first}' looks like {}, not a name to greet: to reach that server, write `{command}`; \
-         to greet it all the same, give --host or --port as well, or pass it with --stdin",
+         to greet it all the same, give both --host and --port, or pass it with --stdin",
         looked.what()
     ))
 }
@@ -144,28 +171,84 @@ mod tests {
 
     #[test]
     fn the_message_says_what_to_write() {
-        let msg = misplaced("tcp-client", ["127.0.0.1", "9999"]).expect("refused");
+        let none = Given::default();
+        let msg = misplaced("tcp-client", ["127.0.0.1", "9999"], none).expect("refused");
         assert_eq!(
             msg,
             "'127.0.0.1' looks like an IP address, not a name to greet: to reach that server, \
              write `tcp-client --host 127.0.0.1 --port 9999`; to greet it all the same, give \
-             --host or --port as well, or pass it with --stdin"
+             both --host and --port, or pass it with --stdin"
         );
-        let msg = misplaced("udp-client", ["[::1]:8888"]).expect("refused");
-        assert!(
-            msg.contains("a host and port") && msg.contains("`udp-client --host ::1 --port 8888`"),
-            "{msg}"
-        );
-        let msg = misplaced("tcp-client", ["Ada", "9999"]).expect("refused");
-        assert!(
-            msg.starts_with("'9999' looks like a port number")
-                && msg.contains("`tcp-client --port 9999`"),
-            "{msg}"
+        let written = |names: &[&str], given| {
+            let msg = misplaced("udp-client", names.iter().copied(), given).expect("refused");
+            let start = msg.find('`').expect("a command") + 1;
+            let end = msg[start..].find('`').expect("its end") + start;
+            msg[start..end].to_string()
+        };
+        assert_eq!(
+            written(&["[::1]:8888"], none),
+            "udp-client --host ::1 --port 8888"
         );
         assert_eq!(
-            misplaced("tcp-client", ["Jaber", "Katy", "Betty", "huangxin"]),
+            written(&["Ada", "8888"], none),
+            "udp-client --host Ada --port 8888"
+        );
+        assert_eq!(
+            written(&["example.com", "80"], none),
+            "udp-client --host example.com --port 80"
+        );
+        assert_eq!(written(&["黄鑫", "8888"], none), "udp-client --port 8888");
+        // What the command line says already is kept, and does not excuse the other half.
+        let host = Given {
+            host: Some("10.0.0.5"),
+            port: None,
+        };
+        assert_eq!(
+            written(&["8888"], host),
+            "udp-client --host 10.0.0.5 --port 8888"
+        );
+        let port = Given {
+            host: None,
+            port: Some(8888),
+        };
+        assert_eq!(
+            written(&["192.0.2.1"], port),
+            "udp-client --host 192.0.2.1 --port 8888"
+        );
+        assert_eq!(
+            written(&["localhost:1"], port),
+            "udp-client --host localhost --port 8888"
+        );
+        assert_eq!(
+            misplaced("tcp-client", ["Jaber", "Katy", "Betty", "huangxin"], none),
             None
         );
-        assert_eq!(misplaced("tcp-client", []), None);
+        assert_eq!(misplaced("tcp-client", [], none), None);
+    }
+
+    #[test]
+    fn each_half_of_where_to_connect_excuses_only_its_own_names() {
+        let both = Given {
+            host: Some("127.0.0.1"),
+            port: Some(9999),
+        };
+        let host = Given {
+            host: Some("127.0.0.1"),
+            port: None,
+        };
+        let port = Given {
+            host: None,
+            port: Some(9999),
+        };
+        assert_eq!(
+            misplaced("tcp-client", ["127.0.0.1", "9999", "a:1"], both),
+            None
+        );
+        assert_eq!(misplaced("tcp-client", ["127.0.0.1"], host), None);
+        assert_eq!(misplaced("tcp-client", ["9999"], port), None);
+        assert!(misplaced("tcp-client", ["9999"], host).is_some());
+        assert!(misplaced("tcp-client", ["127.0.0.1"], port).is_some());
+        assert!(misplaced("tcp-client", ["localhost:9999"], host).is_some());
+        assert!(misplaced("tcp-client", ["localhost:9999"], port).is_some());
     }
 }

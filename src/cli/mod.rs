@@ -101,15 +101,18 @@ impl Program {
                 )
             }
             Program::TcpClient | Program::UdpClient => format!(
+                // `blank` indents a description on a line of its own to the column of the others.
                 "Examples:\n  \
                  {name}                           greet the tutorial's names at 127.0.0.1:{port}\n  \
                  {name} --host 192.0.2.1 Ada      greet Ada at 192.0.2.1:{port}\n  \
-                 {name} --port {port} 127.0.0.1     greet the name \"127.0.0.1\"\n\n\
-                 With neither --host nor --port, a name that looks like an address (127.0.0.1,\n\
-                 localhost:{port}, {port}) is refused: `{name} 127.0.0.1 {port}` is nc's way to say\n\
-                 where the server is, not two names.\n\n\
+                 {name} --host 127.0.0.1 --port {port} 127.0.0.1\n\
+                 {blank:39}greet the name \"127.0.0.1\"\n\n\
+                 A name that looks like where the server is (127.0.0.1, localhost:{port}, {port}) is\n\
+                 refused, as `{name} 127.0.0.1 {port}` is nc's way to name a server: give both\n\
+                 --host and --port to greet such a name.\n\n\
                  Exit codes: 0 every name greeted, 1 a failure (one line on stderr), 2 a usage \
-                 error."
+                 error.",
+                blank = ""
             ),
         }
     }
@@ -141,12 +144,20 @@ pub fn parse<A: Parser>(program: Program) -> A {
     let matches = command.get_matches_mut();
     if let Some(check) = program.check_name() {
         let given = |id| matches.value_source(id) == Some(ValueSource::CommandLine);
+        let given = habit::Given {
+            host: given("host")
+                .then(|| matches.get_one::<String>("host"))
+                .flatten()
+                .map(String::as_str),
+            port: given("port")
+                .then(|| matches.get_one::<u16>("port"))
+                .flatten()
+                .copied(),
+        };
         let names = || matches.get_many::<OsString>("names").into_iter().flatten();
-        if !given("host") && !given("port") {
-            let texts = names().filter_map(|name| name.to_str());
-            if let Some(msg) = habit::misplaced(program.name(), texts) {
-                command.error(ErrorKind::InvalidValue, msg).exit();
-            }
+        let texts = names().filter_map(|name| name.to_str());
+        if let Some(msg) = habit::misplaced(program.name(), texts, given) {
+            command.error(ErrorKind::InvalidValue, msg).exit();
         }
         for name in names() {
             if let Err(msg) = check(name.as_encoded_bytes()) {
