@@ -226,6 +226,40 @@ mod tests {
         assert_eq!(misplaced("tcp-client", [], none), None);
     }
 
+    /// Whatever the names, the check never panics, and the command it writes out is one the
+    /// client takes: a host `--host` accepts and a port `--port` accepts.
+    #[test]
+    fn random_names_get_a_command_the_client_takes() {
+        let mut rng = crate::testing::Rng::new(17);
+        let pieces = [
+            "1", "9", "0", "65535", "65536", ".", ":", "::", "[", "]", "a", "-", "黄", " ",
+        ];
+        for _ in 0..20_000 {
+            let names: Vec<String> = (0..rng.between(0, 3))
+                .map(|_| (0..rng.between(1, 6)).map(|_| *rng.pick(&pieces)).collect())
+                .collect();
+            let Some(msg) = misplaced(
+                "tcp-client",
+                names.iter().map(String::as_str),
+                Given::default(),
+            ) else {
+                continue;
+            };
+            let command = msg.split('`').nth(1).expect("a command in backquotes");
+            let words: Vec<&str> = command.split(' ').collect();
+            for pair in words.windows(2) {
+                match pair {
+                    ["--host", host] => assert!(
+                        super::super::endpoint::parse_host(host).is_ok(),
+                        "{command}"
+                    ),
+                    ["--port", port] => assert!(port.parse::<u16>().is_ok(), "{command}"),
+                    _ => {}
+                }
+            }
+        }
+    }
+
     #[test]
     fn each_half_of_where_to_connect_excuses_only_its_own_names() {
         let both = Given {
