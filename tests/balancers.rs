@@ -68,16 +68,13 @@ fn spawn(
         .stdin(Stdio::from(socket))
         .stdout(Stdio::null())
         .stderr(Stdio::from(log));
-    match command.spawn() {
-        Ok(child) => Ok(Some(Balancer { child, dir, port })),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {
-            let program = command.get_program().to_string_lossy();
-            skip(&format!("{program} is not installed (.ci/run installs it)"));
-            let _ = std::fs::remove_dir_all(&dir);
-            Ok(None)
-        }
-        Err(err) => Err(err),
-    }
+    let program = command.get_program().to_string_lossy().into_owned();
+    let why = format!("{program} is not installed (.ci/run installs it)");
+    let Some(child) = unless_missing(command.spawn(), &why)? else {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(None);
+    };
+    Ok(Some(Balancer { child, dir, port }))
 }
 
 /// Starts HAProxy in the foreground with `body` after a `defaults` section for TCP, listening
@@ -100,13 +97,9 @@ fn haproxy(body: &str) -> io::Result<Option<Balancer>> {
 /// How nginx loads its stream module: None when it has none (and says so, or that nginx is not
 /// installed), an empty line when the module is built in, else a `load_module` line.
 fn nginx_stream_module() -> io::Result<Option<String>> {
-    let out = match Command::new("nginx").arg("-V").output() {
-        Ok(out) => out,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {
-            skip("nginx is not installed (.ci/run installs it)");
-            return Ok(None);
-        }
-        Err(err) => return Err(err),
+    let why = "nginx is not installed (.ci/run installs it)";
+    let Some(out) = unless_missing(Command::new("nginx").arg("-V").output(), why)? else {
+        return Ok(None);
     };
     // nginx -V prints its build options on stderr.
     let options = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -176,16 +169,12 @@ fn greet_from_127_0_0_5(port: u16) -> io::Result<Option<u16>> {
         skip(&format!("no 127.0.0.5 to connect from: {err}"));
         return Ok(None);
     }
-    let out = match Command::new("python3")
+    let ran = Command::new("python3")
         .args(["-c", FROM_127_0_0_5, &port.to_string()])
-        .output()
-    {
-        Ok(out) => out,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {
-            skip("python3 is not installed: it connects from 127.0.0.5");
-            return Ok(None);
-        }
-        Err(err) => return Err(err),
+        .output();
+    let why = "python3 is not installed: it connects from 127.0.0.5";
+    let Some(out) = unless_missing(ran, why)? else {
+        return Ok(None);
     };
     let text = String::from_utf8_lossy(&out.stdout);
     let (own, said) = text.trim().split_once(' ').ok_or_else(|| {

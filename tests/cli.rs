@@ -515,14 +515,8 @@ fn delay_paces_the_binary_pair() -> TestResult {
 fn external(tool: &str, args: &[&str], stdin: &[u8]) -> std::io::Result<Option<Output>> {
     let mut command = std::process::Command::new(tool);
     command.args(args);
-    match run_client(command, stdin) {
-        Ok(out) => Ok(Some(out)),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            skip(&format!("{tool} is not installed (.ci/run installs it)"));
-            Ok(None)
-        }
-        Err(err) => Err(err),
-    }
+    let why = format!("{tool} is not installed (.ci/run installs it)");
+    unless_missing(run_client(command, stdin), &why)
 }
 
 /// OpenBSD nc is a line client: pipelined CRLF and LF lines each get their reply, and closing

@@ -243,8 +243,8 @@ fn stdout_and_stderr_in_one_pipe_keep_every_line_whole() -> TestResult {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn();
-    let Ok(child) = spawned else {
-        skip("bash is not installed: it joins the server's two streams");
+    let why = "bash is not installed: it joins the server's two streams";
+    let Some(child) = unless_missing(spawned, why)? else {
         return Ok(());
     };
     let mut server = KillOnDrop(child);
@@ -336,8 +336,8 @@ fn a_non_blocking_stdout_loses_no_line() -> TestResult {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn();
-    let Ok(child) = spawned else {
-        skip("python3 is not installed: it makes the pipe non-blocking");
+    let why = "python3 is not installed: it makes the pipe non-blocking";
+    let Some(child) = unless_missing(spawned, why)? else {
         return Ok(());
     };
     let mut server = KillOnDrop(child);

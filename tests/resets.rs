@@ -91,11 +91,7 @@ fn turned_away_clients_are_closed_without_a_reset() -> TestResult {
     let settled = eventually(TIMEOUT, || Ok(proc::fd_count(server.pid())? <= descriptors))?;
     assert!(settled, "the turned-away connections were not let go");
 
-    let lowered = Command::new("prlimit")
-        .args(["--pid", &server.pid().to_string(), "--nofile=32:"])
-        .status();
-    if !lowered.is_ok_and(|status| status.success()) {
-        skip("cannot lower the server's open-file limit (needs prlimit)");
+    if !proc::lower_file_limit(server.pid(), 32) {
         return Ok(());
     }
     let before = resets_sent()?;

@@ -333,17 +333,34 @@ fn broken_peers_leak_no_threads_or_descriptors() -> TestResult {
     Ok(())
 }
 
-/// A tcp-server started by bash under `ulimit -n LIMIT`, with `inherited` more descriptors open
-/// (as a parent may leave them), past its start-up line.
+/// The stock soft limit on open files, which the tests below start tcp-server under.
 #[cfg(target_os = "linux")]
-fn server_with_file_limit(limit: usize, inherited: usize) -> io::Result<ServerProcess> {
-    ServerProcess::start(limited_server(limit, inherited)).and_then(|server| {
-        server.stdout_line()?;
-        Ok(server)
-    })
+const STOCK_FILE_LIMIT: usize = 1024;
+
+/// A tcp-server started by bash under `ulimit -n 1024`, with `inherited` more descriptors open
+/// (as a parent may leave them), past its start-up lines: the server, and how many live
+/// connections it says the limit allows. None, saying so, when this test process may not open
+/// the 1,100 connections the tests need.
+#[cfg(target_os = "linux")]
+fn server_under_the_stock_limit(inherited: usize) -> io::Result<Option<(ServerProcess, usize)>> {
+    if proc::open_file_limit()? < 1200 {
+        skip("this test process may not open the 1,100 connections it needs");
+        return Ok(None);
+    }
+    let server = ServerProcess::start(limited_server(STOCK_FILE_LIMIT, inherited))?;
+    server.stdout_line()?;
+    let line = server.stderr_line()?;
+    let prefix = format!("the open-file limit ({STOCK_FILE_LIMIT}) allows ");
+    let count = line
+        .strip_prefix(&prefix)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|count| count.parse().ok());
+    let allowed = count.ok_or_else(|| io::Error::other(format!("unexpected line {line:?}")))?;
+    Ok(Some((server, allowed)))
 }
 
-/// The command that starts tcp-server as [`server_with_file_limit`] says.
+/// The command that starts tcp-server under `ulimit -n LIMIT` with `inherited` more
+/// descriptors open.
 #[cfg(target_os = "linux")]
 fn limited_server(limit: usize, inherited: usize) -> Command {
     let opens: String = (0..inherited)
@@ -358,19 +375,6 @@ fn limited_server(limit: usize, inherited: usize) -> Command {
         ))
         .env_remove("RUST_BACKTRACE");
     command
-}
-
-/// Reads the server's start-up line that says how many live connections the open-file limit
-/// allows, and returns that number.
-#[cfg(target_os = "linux")]
-fn announced(server: &ServerProcess, limit: usize) -> io::Result<usize> {
-    let line = server.stderr_line()?;
-    let prefix = format!("the open-file limit ({limit}) allows ");
-    let count = line
-        .strip_prefix(&prefix)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|count| count.parse().ok());
-    count.ok_or_else(|| io::Error::other(format!("unexpected line {line:?}")))
 }
 
 /// Clients held open, and how many of them the server welcomed (the rest got the busy line).
@@ -412,12 +416,9 @@ fn hold_clients(addr: SocketAddr, count: usize) -> io::Result<HeldClients> {
 #[cfg(target_os = "linux")]
 #[test]
 fn under_the_stock_file_limit_every_client_gets_an_answer() -> TestResult {
-    if proc::open_file_limit()? < 1200 {
-        skip("this test process may not open the 1,100 connections it needs");
+    let Some((server, allowed)) = server_under_the_stock_limit(0)? else {
         return Ok(());
-    }
-    let server = server_with_file_limit(1024, 0)?;
-    let allowed = announced(&server, 1024)?;
+    };
     assert!((900..1024).contains(&allowed), "{allowed}");
     let held = hold_clients(server.addr, allowed + 92)?;
     assert_eq!(
@@ -434,12 +435,9 @@ fn under_the_stock_file_limit_every_client_gets_an_answer() -> TestResult {
 #[cfg(target_os = "linux")]
 #[test]
 fn under_the_stock_file_limit_every_turned_away_client_gets_the_busy_line() -> TestResult {
-    if proc::open_file_limit()? < 1200 {
-        skip("this test process may not open the 1,100 connections it needs");
+    let Some((server, allowed)) = server_under_the_stock_limit(0)? else {
         return Ok(());
-    }
-    let server = server_with_file_limit(1024, 0)?;
-    let allowed = announced(&server, 1024)?;
+    };
     let held = hold_clients(server.addr, allowed)?;
     assert_eq!(held.welcomed, allowed);
     let eager: Vec<_> = (0..40)
@@ -479,12 +477,9 @@ fn under_the_stock_file_limit_every_turned_away_client_gets_the_busy_line() -> T
 #[cfg(target_os = "linux")]
 #[test]
 fn inherited_descriptors_count_against_the_limit() -> TestResult {
-    if proc::open_file_limit()? < 1200 {
-        skip("this test process may not open the 1,100 connections it needs");
+    let Some((server, allowed)) = server_under_the_stock_limit(40)? else {
         return Ok(());
-    }
-    let server = server_with_file_limit(1024, 40)?;
-    let allowed = announced(&server, 1024)?;
+    };
     let held = hold_clients(server.addr, allowed + 1)?;
     assert_eq!(held.welcomed, allowed);
     Ok(())
@@ -516,11 +511,7 @@ fn a_file_limit_too_small_to_serve_stops_the_server_at_once() -> TestResult {
 #[test]
 fn the_server_recovers_after_running_out_of_descriptors() -> TestResult {
     let server = start_server("tcp-server", &["--quiet"])?;
-    let lowered = Command::new("prlimit")
-        .args(["--pid", &server.pid().to_string(), "--nofile=32:"])
-        .status();
-    if !lowered.is_ok_and(|status| status.success()) {
-        skip("cannot lower the server's open-file limit (needs prlimit)");
+    if !proc::lower_file_limit(server.pid(), 32) {
         return Ok(());
     }
     let held = hold_clients(server.addr, 40)?;

@@ -28,6 +28,14 @@ pub fn scale_only(connections: usize, runs: usize) -> io::Result<()> {
     std::fs::remove_dir_all(&log_dir)
 }
 
+/// Greets once on `client`, with client `id`'s first name, and hands it back still open.
+fn greet_once(mut client: Client, id: usize) -> io::Result<Client> {
+    let mut name = Vec::new();
+    write_name(&mut name, id, 0);
+    client.round_trip(&name, &mut [0; 64])?;
+    Ok(client)
+}
+
 /// Opens `connections` TCP connections a few at a time (never more than the listen queue
 /// holds), greets once on each, and reports the server's resident memory per connection while
 /// all of them are idle.
@@ -52,11 +60,7 @@ pub fn idle(contender: Contender, connections: usize, log_dir: &Path) -> io::Res
                 .stack_size(CLIENT_STACK)
                 .spawn(move || {
                     let client = gate.through(|| -> io::Result<Client> {
-                        let mut client = Client::connect(Proto::Tcp, addr)?;
-                        let mut name = Vec::new();
-                        write_name(&mut name, id, 0);
-                        client.round_trip(&name, &mut [0; 64])?;
-                        Ok(client)
+                        greet_once(Client::connect(Proto::Tcp, addr)?, id)
                     });
                     if client.is_err() {
                         errors.fetch_add(1, Ordering::Relaxed);
@@ -113,12 +117,7 @@ pub fn scale(contender: Contender, connections: usize, log_dir: &Path) -> io::Re
                 .spawn(move || {
                     let client = Client::connect(Proto::Tcp, addr);
                     connected.wait();
-                    let result = client.and_then(|mut client| {
-                        let mut name = Vec::new();
-                        write_name(&mut name, id, 0);
-                        client.round_trip(&name, &mut [0; 64])?;
-                        Ok(client)
-                    });
+                    let result = client.and_then(|client| greet_once(client, id));
                     if let Err(err) = &result {
                         if errors.fetch_add(1, Ordering::Relaxed) < 3 {
                             eprintln!("  scale: connection {id}: {err}");

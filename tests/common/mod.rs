@@ -205,6 +205,19 @@ pub fn skip(why: &str) {
     let _ = writeln!(io::stderr(), "skipped: {why}");
 }
 
+/// What running a program gave, or `None` when the program is not installed, after saying
+/// `why` the test skips; any other failure stays an error.
+pub fn unless_missing<T>(ran: io::Result<T>, why: &str) -> io::Result<Option<T>> {
+    match ran {
+        Ok(value) => Ok(Some(value)),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            skip(why);
+            Ok(None)
+        }
+        Err(err) => Err(err),
+    }
+}
+
 /// Returns whether this system carries a UDP datagram of `size` bytes on loopback (macOS and
 /// the BSDs cap them at 9,216 bytes by default); says so when it does not.
 pub fn udp_carries(size: usize) -> io::Result<bool> {

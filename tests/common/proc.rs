@@ -85,3 +85,16 @@ pub fn listen_overflows() -> u64 {
     }
     0
 }
+
+/// Lowers the open-file limit of the running process `pid` to `limit` with `prlimit`; returns
+/// false, and says that the test skips, where that cannot be done.
+pub fn lower_file_limit(pid: u32, limit: usize) -> bool {
+    let lowered = std::process::Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), &format!("--nofile={limit}:")])
+        .status();
+    let done = lowered.is_ok_and(|status| status.success());
+    if !done {
+        super::skip("cannot lower the server's open-file limit (needs prlimit)");
+    }
+    done
+}
