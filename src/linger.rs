@@ -13,6 +13,8 @@ use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::duration::is_timeout;
+
 /// How long a closing connection's input is drained at most.
 const LINGER_TIME: Duration = Duration::from_secs(1);
 
@@ -175,7 +177,7 @@ impl Draining {
                     }
                 }
                 Err(err) if err.kind() == ErrorKind::Interrupted => {}
-                Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                Err(err) if is_timeout(&err) => {
                     return wait == Wait::No;
                 }
                 Err(_) => return false,

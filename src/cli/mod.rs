@@ -15,9 +15,9 @@ use std::fmt::Display;
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
 use clap::error::ErrorKind;
 use clap::parser::ValueSource;
+use clap::{ArgMatches, Parser};
 
 pub use crate::duration::Dur;
 pub use endpoint::Endpoint;
@@ -143,16 +143,9 @@ pub fn parse<A: Parser>(program: Program) -> A {
         });
     let matches = command.get_matches_mut();
     if let Some(check) = program.check_name() {
-        let given = |id| matches.value_source(id) == Some(ValueSource::CommandLine);
         let given = habit::Given {
-            host: given("host")
-                .then(|| matches.get_one::<String>("host"))
-                .flatten()
-                .map(String::as_str),
-            port: given("port")
-                .then(|| matches.get_one::<u16>("port"))
-                .flatten()
-                .copied(),
+            host: typed::<String>(&matches, "host").map(String::as_str),
+            port: typed::<u16>(&matches, "port").copied(),
         };
         let names = || matches.get_many::<OsString>("names").into_iter().flatten();
         let texts = names().filter_map(|name| name.to_str());
@@ -166,6 +159,14 @@ pub fn parse<A: Parser>(program: Program) -> A {
         }
     }
     A::from_arg_matches(&matches).unwrap_or_else(|err| err.format(&mut command).exit())
+}
+
+/// The value of the argument `id` if it was typed on the command line, not defaulted.
+fn typed<'a, T: Clone + Send + Sync + 'static>(matches: &'a ArgMatches, id: &str) -> Option<&'a T> {
+    match matches.value_source(id) {
+        Some(ValueSource::CommandLine) => matches.get_one::<T>(id),
+        _ => None,
+    }
 }
 
 /// Turns what a binary's `run` returned into its exit code: 0, or 1 after one line on stderr,

@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use crate::addr::first_that_works;
-use crate::duration::Dur;
+use crate::duration::{Dur, is_timeout};
 use crate::protocol::{self, EXIT, Mismatch, Shown, WELCOME};
 use crate::proxy::{self, ProxyHeader};
 
@@ -208,12 +208,12 @@ impl TcpClient {
 
     /// Turns a socket timeout (`WouldBlock` on Unix) into an error that names the limit.
     fn timed(&self, err: io::Error) -> io::Error {
-        match err.kind() {
-            ErrorKind::WouldBlock | ErrorKind::TimedOut => io::Error::new(
-                ErrorKind::TimedOut,
-                format!("no answer within {}", Dur(self.timeout)),
-            ),
-            _ => err,
+        if !is_timeout(&err) {
+            return err;
         }
+        io::Error::new(
+            ErrorKind::TimedOut,
+            format!("no answer within {}", Dur(self.timeout)),
+        )
     }
 }

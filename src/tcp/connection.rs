@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::admission::Admitted;
 use super::proxied::{From, read_header};
-use crate::duration::Dur;
+use crate::duration::{Dur, is_timeout};
 use crate::framer::{Framer, Message};
 use crate::linger::close_gracefully;
 use crate::log::Log;
@@ -291,8 +291,8 @@ fn write_all_vectored(peer: &mut impl Write, mut parts: &mut [IoSlice<'_>]) -> i
 
 /// Turns the error a socket timeout gives (`WouldBlock` on Unix) into one that says what happened.
 fn idle_error(err: io::Error, idle_timeout: Option<Duration>) -> io::Error {
-    match (err.kind(), idle_timeout) {
-        (ErrorKind::WouldBlock | ErrorKind::TimedOut, Some(limit)) => io::Error::new(
+    match idle_timeout {
+        Some(limit) if is_timeout(&err) => io::Error::new(
             ErrorKind::TimedOut,
             format!("idle for {}, closed", Dur(limit)),
         ),

@@ -7,7 +7,7 @@ use std::io::{ErrorKind, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::duration::Dur;
+use crate::duration::{Dur, is_timeout};
 use crate::framer::READ_SIZE;
 use crate::proxy::{self, Origin};
 
@@ -54,8 +54,8 @@ pub(crate) fn read_header(
         match stream.read(&mut got[start..]) {
             Ok(0) => return Err("the connection ended before a whole PROXY header".into()),
             Ok(n) => got.truncate(start + n),
-            Err(err) if err.kind() == ErrorKind::Interrupted => got.truncate(start),
-            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            // A signal, or the read timeout: the deadline above decides whether to go on.
+            Err(err) if err.kind() == ErrorKind::Interrupted || is_timeout(&err) => {
                 got.truncate(start);
             }
             Err(err) => return Err(err.to_string()),

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::{MAX_DATAGRAM, RECV_BUFFER, is_unreachable};
 use crate::addr::{ephemeral_socket_for, resolve};
+use crate::duration::is_timeout;
 use crate::protocol::{self, Mismatch, Shown};
 
 /// A client of the UDP greeting server.
@@ -200,7 +201,7 @@ impl UdpClient {
                         Arrival::Stray => {}
                     }
                 }
-                Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(err) if is_timeout(&err) => {}
                 Err(err) if err.kind() == ErrorKind::Interrupted => {}
                 Err(err) if is_unreachable(&err) => refused = true,
                 Err(err) => return Err(err),
