@@ -25,6 +25,12 @@ impl RateLimited {
         }
     }
 
+    /// Creates the servers' limiter: a report of each kind at most once a second, as the
+    /// README promises.
+    pub(crate) fn once_a_second() -> Self {
+        Self::new(Duration::from_secs(1))
+    }
+
     /// Writes `line` to `log` unless one went out less than an interval ago.
     pub(crate) fn report(&mut self, log: &Log, line: fmt::Arguments<'_>) {
         let now = Instant::now();

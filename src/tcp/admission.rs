@@ -88,8 +88,8 @@ impl Admission {
             lingerer: Lingerer::start(budget.lingering)?,
             says_busy: true,
             backoff: Backoff::default(),
-            turned_away: RateLimited::new(Duration::from_secs(1)),
-            accept_errors: RateLimited::new(Duration::from_secs(1)),
+            turned_away: RateLimited::once_a_second(),
+            accept_errors: RateLimited::once_a_second(),
             reports,
         })
     }

@@ -258,12 +258,12 @@ fn spawn_connections(
     log: Log,
     reports: Log,
 ) {
-    let mut failures = RateLimited::new(Duration::from_secs(1));
+    let mut failures = RateLimited::once_a_second();
     let context = Arc::new(Context {
         config,
         log,
         reports: reports.clone(),
-        refusals: Mutex::new(RateLimited::new(Duration::from_secs(1))),
+        refusals: Mutex::new(RateLimited::once_a_second()),
     });
     for connection in admitted {
         let peer = connection.peer;

@@ -5,7 +5,6 @@
 use std::io;
 use std::net::SocketAddr;
 use std::thread;
-use std::time::Duration;
 
 use super::is_unreachable;
 use crate::backoff::Backoff;
@@ -53,7 +52,7 @@ pub(crate) struct Drops {
 
 impl Drops {
     pub(crate) fn new(reports: Log) -> Self {
-        let limited = || RateLimited::new(Duration::from_secs(1));
+        let limited = || RateLimited::once_a_second();
         Drops {
             reports,
             backoff: Backoff::default(),
