@@ -31,9 +31,7 @@ impl Drop for Balancer {
     /// Asks the process to stop with SIGTERM, so that nginx's master stops its worker too, and
     /// kills it if it has not gone within five seconds.
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        signal(self.child.id(), "-TERM");
         for _ in 0..50 {
             if let Ok(Some(_)) = self.child.try_wait() {
                 break;

@@ -9,7 +9,6 @@ mod common;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
@@ -29,14 +28,6 @@ fn resets_sent() -> io::Result<u64> {
         .find(|(name, _)| *name == "OutRsts")
         .and_then(|(_, value)| value.parse().ok())
         .ok_or_else(|| io::Error::other("no OutRsts in /proc/net/snmp"))
-}
-
-/// Sends `signal` to process `pid` with kill(1); false if that cannot be done.
-fn signal(pid: u32, signal: &str) -> bool {
-    let sent = Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status();
-    sent.is_ok_and(|status| status.success())
 }
 
 /// A client that sends its name `after` it connects, reads the busy line, waits for the others

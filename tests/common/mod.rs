@@ -205,6 +205,16 @@ pub fn skip(why: &str) {
     let _ = writeln!(io::stderr(), "skipped: {why}");
 }
 
+/// Sends `signal` (`-STOP`, `-TERM`, …) to process `pid` with kill(1); false if that cannot
+/// be done.
+#[cfg(unix)]
+pub fn signal(pid: u32, signal: &str) -> bool {
+    let sent = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status();
+    sent.is_ok_and(|status| status.success())
+}
+
 /// What running a program gave, or `None` when the program is not installed, after saying
 /// `why` the test skips; any other failure stays an error.
 pub fn unless_missing<T>(ran: io::Result<T>, why: &str) -> io::Result<Option<T>> {
