@@ -48,13 +48,11 @@ fn anchor(heading: &str) -> String {
         .collect()
 }
 
+/// The anchors of a page's headings (`## Title`).
 fn anchors(text: &str) -> HashSet<String> {
     text.lines()
-        .filter_map(|line| {
-            line.trim_start_matches('#')
-                .strip_prefix(' ')
-                .filter(|_| line.starts_with('#'))
-        })
+        .filter_map(|line| line.strip_prefix('#'))
+        .filter_map(|heading| heading.trim_start_matches('#').strip_prefix(' '))
         .map(anchor)
         .collect()
 }

@@ -251,15 +251,16 @@ fn line_channel(pipe: impl Read + Send + 'static) -> Receiver<String> {
 fn lines_for(lines: &Receiver<String>, wait: Duration) -> Vec<String> {
     let deadline = Instant::now() + wait;
     let mut got = Vec::new();
-    while let Some(left) =
-        Some(deadline.saturating_duration_since(Instant::now())).filter(|left| !left.is_zero())
-    {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return got;
+        }
         match lines.recv_timeout(left) {
             Ok(line) => got.push(line),
-            Err(_) => break,
+            Err(_) => return got,
         }
     }
-    got
 }
 
 fn next_line(lines: &Receiver<String>, which: &str) -> io::Result<String> {
