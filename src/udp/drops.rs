@@ -52,14 +52,13 @@ pub(crate) struct Drops {
 
 impl Drops {
     pub(crate) fn new(reports: Log) -> Self {
-        let limited = || RateLimited::once_a_second();
         Drops {
             reports,
             backoff: Backoff::default(),
-            recv_errors: limited(),
-            from_low_ports: limited(),
-            greetings: limited(),
-            send_errors: limited(),
+            recv_errors: RateLimited::once_a_second(),
+            from_low_ports: RateLimited::once_a_second(),
+            greetings: RateLimited::once_a_second(),
+            send_errors: RateLimited::once_a_second(),
         }
     }
 
