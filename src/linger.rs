@@ -28,8 +28,7 @@ const SWEEP: Duration = Duration::from_millis(10);
 /// Blocks for as long as it drains, never past the second, whatever the peer sends: for a
 /// connection's own thread.
 pub(crate) fn close_gracefully(stream: TcpStream) {
-    let _ = stream.shutdown(Shutdown::Write);
-    Draining::new(stream, LINGER_TIME).read_some(Wait::UntilTheDeadline);
+    close_soon(stream, LINGER_TIME);
 }
 
 /// Ends our side of `stream`, drains its input for at most `limit` (or until the peer ends its
