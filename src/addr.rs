@@ -53,38 +53,6 @@ pub(crate) fn ephemeral_socket_for(peer: SocketAddr) -> io::Result<UdpSocket> {
     UdpSocket::bind(any)
 }
 
-/// Appends `addr` as its `Display` writes it (`127.0.0.1:5000`, `[::1]:5000`), without the
-/// formatting machinery for IPv4, which costs several times as much: for a line a server writes
-/// per datagram.
-pub(crate) fn push_addr(out: &mut Vec<u8>, addr: SocketAddr) {
-    let SocketAddr::V4(v4) = addr else {
-        // Writing into a Vec cannot fail.
-        return drop(std::io::Write::write_fmt(out, format_args!("{addr}")));
-    };
-    for (i, octet) in v4.ip().octets().into_iter().enumerate() {
-        if i > 0 {
-            out.push(b'.');
-        }
-        push_decimal(out, octet.into());
-    }
-    out.push(b':');
-    push_decimal(out, v4.port().into());
-}
-
-fn push_decimal(out: &mut Vec<u8>, mut n: u32) {
-    let mut digits = [0; 10];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[start..]);
-}
-
 fn ipv4_first(addrs: &mut [SocketAddr]) {
     // A stable sort: within each family the resolver's order stands.
     addrs.sort_by_key(|addr| addr.is_ipv6());
@@ -124,25 +92,5 @@ mod tests {
             Err(ErrorKind::AddrInUse.into())
         });
         assert_eq!(failed.unwrap_err().kind(), ErrorKind::AddrInUse);
-    }
-
-    #[test]
-    fn addresses_are_pushed_as_display_shows_them() {
-        let mut rng = crate::testing::Rng::new(7);
-        let mut cases = addrs(&[
-            "0.0.0.0:0",
-            "255.255.255.255:65535",
-            "[::1]:80",
-            "10.0.0.1:9",
-        ]);
-        for _ in 0..1000 {
-            let ip = std::net::Ipv4Addr::from(rng.next() as u32);
-            cases.push(SocketAddr::from((ip, rng.next() as u16)));
-        }
-        for addr in cases {
-            let mut out = b"x".to_vec();
-            push_addr(&mut out, addr);
-            assert_eq!(out, format!("x{addr}").as_bytes());
-        }
     }
 }

@@ -1,18 +1,10 @@
 //! Durations as people type them on a command line, `250ms`, `1s`, `5m`, `1h` or a bare number
 //! of seconds, and as the library shows them in its messages (`idle for 5m, closed`): one type,
-//! [`Dur`], read by the binaries' arguments and written by both; and how a socket says its
-//! timeout ran out.
+//! [`Dur`], read by the binaries' arguments and written by both.
 
 use std::fmt;
-use std::io::{self, ErrorKind};
 use std::str::FromStr;
 use std::time::Duration;
-
-/// Returns true for the error a socket's read or write timeout gives: `WouldBlock` on Unix,
-/// `TimedOut` on Windows.
-pub(crate) fn is_timeout(err: &io::Error) -> bool {
-    matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
-}
 
 /// A duration that reads and shows itself the way people type it: `250ms`, `1s`, `5m`, `1h`,
 /// or a bare number of seconds. A default shown in `--help` is then the value clap reads back.

@@ -22,19 +22,11 @@
 //!
 //! # Coming from the Python
 //!
-//! | the tutorial | here |
-//! | --- | --- |
-//! | SocketTcpServer.py: `bind`, `while True: accept()`, a thread running `tcplink` | [`TcpServer::bind`], [`TcpServer::run`] (the accept loop), `serve` and `handle_connection` in src/tcp/connection.rs (`tcplink`) |
-//! | SocketTcpClient.py: `connect`, `send`, `recv` | [`TcpClient::connect`], [`TcpClient::greet`], [`TcpClient::exit`] |
-//! | SocketUdpServer.py: `bind`, `while True: recvfrom(); sendto()` | [`UdpServer::bind`], [`UdpServer::run`] |
-//! | SocketUdpClient.py: `sendto`, `recv` | [`UdpClient::connect`], [`UdpClient::greet`] |
-//! | `b'Welcome!'`, `'exit'`, `'Hello, %s!' % data` | [`protocol::WELCOME`], [`protocol::EXIT`], [`protocol::greeting`] |
-//!
-//! The package's `examples/` hold the four scripts ported line for line to plain Rust, and its
-//! docs/from-python.md maps every line of the Python to them and to this library, with each
-//! thing the library adds and the test that proves it. The source's `tcp` and `udp` modules
-//! (src/tcp/mod.rs, src/udp/mod.rs) open with the same mapping, each naming the file that holds
-//! each part: the accept or receive loop, a connection's conversation, the client.
+//! The package's `examples/` hold the tutorial's four scripts ported line for line to plain
+//! Rust, and its docs/from-python.md maps every line of the Python to them and to this library:
+//! [`TcpServer::run`] is the accept loop, [`UdpServer::run`] the receive loop, [`TcpClient`] and
+//! [`UdpClient`] the clients, [`protocol`] the words on the wire; with each thing the library
+//! adds, and the test that proves it.
 //!
 //! # Features
 //!
@@ -65,26 +57,19 @@
 #![warn(missing_docs)]
 
 mod addr;
-mod backoff;
 #[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod cli;
 mod duration;
-mod fdlimit;
-mod framer;
-mod linger;
 mod log;
 pub mod protocol;
-mod proxy;
-mod rate_limit;
+mod report;
+mod socket;
 mod stop;
 mod tcp;
-#[cfg(test)]
-mod testing;
 mod udp;
 
 pub use log::Log;
-pub use proxy::ProxyHeader;
 pub use stop::StopHandle;
-pub use tcp::{TcpClient, TcpServer};
+pub use tcp::{ProxyHeader, TcpClient, TcpServer};
 pub use udp::{UdpClient, UdpServer};

@@ -47,18 +47,6 @@ pub(crate) fn push_greeting(out: &mut Vec<u8>, name: &[u8], ending: &[u8]) {
     out.extend_from_slice(ending);
 }
 
-/// Returns the reply to `name`, followed by `ending`, as the slices that make it up, for a
-/// vectored write of a reply too long to copy.
-pub(crate) fn greeting_parts<'a>(name: &'a [u8], ending: &'a [u8]) -> [std::io::IoSlice<'a>; 4] {
-    use std::io::IoSlice;
-    [
-        IoSlice::new(GREETING_PREFIX),
-        IoSlice::new(name),
-        IoSlice::new(GREETING_SUFFIX),
-        IoSlice::new(ending),
-    ]
-}
-
 /// Returns true if `bytes` look like a reply (`Hello, …!`) rather than a name.
 ///
 /// The UDP server does not answer such a datagram: only another greeting server sends one, and

@@ -297,9 +297,9 @@ fn broken_peers_leak_no_threads_or_descriptors() -> TestResult {
     let base = || -> io::Result<(u64, usize)> {
         Ok((proc::status_field(pid, "Threads")?, proc::fd_count(pid)?))
     };
-    // Once the warm-up connection has ended: main (accepting), the spawner, the lingerer and the
-    // writers of stdout and stderr.
-    let idle_threads = eventually(TIMEOUT, || Ok(proc::status_field(pid, "Threads")? == 5))?;
+    // Once the warm-up connection has ended: main (accepting), the spawner, and the writers of
+    // stdout and stderr.
+    let idle_threads = eventually(TIMEOUT, || Ok(proc::status_field(pid, "Threads")? == 4))?;
     assert!(
         idle_threads,
         "{} threads",

@@ -25,10 +25,16 @@ pub(super) const ATOMIC_WRITE: usize = 512;
 /// The longest pause between two tries of a stream that would block.
 const LONGEST_WAIT: Duration = Duration::from_millis(50);
 
-/// A log's stream, and the rest of a line that could not be written yet.
+/// A log's stream: whole lines gathered into chunks that fit one atomic write, and the rest of a
+/// line a failed write cut.
 pub(super) struct Output {
     sink: Box<dyn Write + Send>,
+    /// Whole lines waiting to go out together: at most [`ATOMIC_WRITE`] bytes, or one longer line.
+    chunk: Vec<u8>,
+    /// The rest of a line a failed write cut short, which goes out before anything else.
     carry: Vec<u8>,
+    /// What the batch lost since a write of it failed: the rest of the batch is lost too.
+    lost: Option<Lost>,
 }
 
 /// What a batch lost: how many lines, and why.
@@ -42,88 +48,89 @@ impl Output {
     pub(super) fn new(sink: Box<dyn Write + Send>) -> Self {
         Output {
             sink,
+            chunk: Vec::new(),
             carry: Vec::new(),
+            lost: None,
         }
     }
 
-    /// Writes `batch`, whole lines each ending in `\n`, after the rest of a line carried from
-    /// before, in chunks of whole lines of at most [`ATOMIC_WRITE`] bytes (a longer line goes
-    /// alone). Returns what was lost, if a write failed.
-    pub(super) fn write(&mut self, batch: &[u8]) -> Option<Lost> {
-        if !self.carry.is_empty() {
-            let carry = std::mem::take(&mut self.carry);
-            if let Err((written, error)) = self.write_chunk(&carry) {
-                self.carry = carry[written..].to_vec();
-                return Some(Lost {
-                    lines: count_lines(batch),
-                    error,
-                });
-            }
+    /// Adds `line`, which ends in `\n`, to the batch, writing out first the lines gathered if it
+    /// would not fit beside them in one atomic write.
+    pub(super) fn push(&mut self, line: &[u8]) {
+        if !self.chunk.is_empty() && self.chunk.len() + line.len() > ATOMIC_WRITE {
+            self.write_chunk();
         }
-        let mut rest = batch;
-        while !rest.is_empty() {
-            let (chunk, after) = rest.split_at(chunk_len(rest));
-            if let Err((written, error)) = self.write_chunk(chunk) {
-                let started = &chunk[..written];
-                let whole = started
-                    .iter()
-                    .rposition(|&b| b == b'\n')
-                    .map_or(0, |i| i + 1);
-                let line_end = chunk[written..]
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(chunk.len(), |i| written + i + 1);
-                if written > whole {
-                    // Half a line is out: the rest of it goes before anything else.
-                    self.carry = chunk[written..line_end].to_vec();
-                }
-                let unstarted = if written > whole { line_end } else { written };
-                return Some(Lost {
-                    lines: count_lines(&chunk[unstarted..]) + count_lines(after),
-                    error,
-                });
-            }
-            rest = after;
-        }
+        self.chunk.extend_from_slice(line);
+    }
+
+    /// Writes out the rest of the batch; returns what the batch lost, if a write failed.
+    pub(super) fn finish(&mut self) -> Option<Lost> {
+        self.write_chunk();
         let _ = self.sink.flush();
-        None
+        self.lost.take()
     }
 
-    /// Writes all of `chunk`, waiting out a stream that would block; on failure, says how much
-    /// of it was written.
-    fn write_chunk(&mut self, chunk: &[u8]) -> Result<(), (usize, io::Error)> {
-        let mut written = 0;
-        let mut wait = Duration::from_millis(1);
-        while written < chunk.len() {
-            match self.sink.write(&chunk[written..]) {
-                Ok(0) => return Err((written, ErrorKind::WriteZero.into())),
-                Ok(n) => written += n,
-                Err(err) if err.kind() == ErrorKind::Interrupted => {}
-                Err(err) if err.kind() == ErrorKind::WouldBlock => {
-                    thread::sleep(wait);
-                    wait = (wait * 2).min(LONGEST_WAIT);
-                }
-                Err(err) => return Err((written, err)),
+    fn write_chunk(&mut self) {
+        if self.lost.is_none() {
+            if let Err(error) = self.write_carry_and_chunk() {
+                self.lost = Some(Lost { lines: 0, error });
             }
         }
-        Ok(())
+        if let Some(lost) = &mut self.lost {
+            lost.lines += count_lines(&self.chunk);
+        }
+        self.chunk.clear();
+    }
+
+    /// Writes the carried rest of a line, then the chunk. On failure, leaves in the chunk only
+    /// the lines not begun, and carries the rest of a line begun.
+    fn write_carry_and_chunk(&mut self) -> io::Result<()> {
+        if let Err((written, err)) = write_fully(&mut self.sink, &self.carry) {
+            self.carry.drain(..written);
+            return Err(err);
+        }
+        self.carry.clear();
+        let Err((written, err)) = write_fully(&mut self.sink, &self.chunk) else {
+            self.chunk.clear();
+            return Ok(());
+        };
+        let whole = self.chunk[..written]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let begun_ends = match written > whole {
+            // Half a line is out: the rest of it goes before anything else.
+            true => self.chunk[written..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(self.chunk.len(), |i| written + i + 1),
+            false => written,
+        };
+        self.carry
+            .extend_from_slice(&self.chunk[written..begun_ends]);
+        self.chunk.drain(..begun_ends);
+        Err(err)
     }
 }
 
-/// Returns how long the next chunk of `lines` is: as many whole lines as fit in
-/// [`ATOMIC_WRITE`] bytes, or the first line alone if it is longer.
-fn chunk_len(lines: &[u8]) -> usize {
-    let fits = &lines[..lines.len().min(ATOMIC_WRITE)];
-    if fits.len() == lines.len() {
-        return lines.len();
+/// Writes all of `bytes`, waiting out a stream that would block; on failure, says how much of
+/// it was written.
+fn write_fully(sink: &mut impl Write, bytes: &[u8]) -> Result<(), (usize, io::Error)> {
+    let mut written = 0;
+    let mut wait = Duration::from_millis(1);
+    while written < bytes.len() {
+        match sink.write(&bytes[written..]) {
+            Ok(0) => return Err((written, ErrorKind::WriteZero.into())),
+            Ok(n) => written += n,
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(err) if err.kind() == ErrorKind::WouldBlock => {
+                thread::sleep(wait);
+                wait = (wait * 2).min(LONGEST_WAIT);
+            }
+            Err(err) => return Err((written, err)),
+        }
     }
-    match fits.iter().rposition(|&b| b == b'\n') {
-        Some(i) => i + 1,
-        None => lines
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(lines.len(), |i| i + 1),
-    }
+    Ok(())
 }
 
 fn count_lines(bytes: &[u8]) -> u64 {
@@ -179,45 +186,67 @@ impl Unreported {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::Rng;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
     use std::sync::{Arc, Mutex};
 
-    /// A stream that fails as streams do: short writes, "would block", signals, and errors
-    /// (a full disk), at random but repeatably; it keeps what it took, and the size of every
-    /// write it was offered.
-    #[derive(Clone)]
+    /// What one write offered to a [`Flaky`] stream does.
+    #[derive(Debug, Clone, Copy)]
+    enum Outcome {
+        WouldBlock,
+        Interrupted,
+        /// A real failure, as a full disk's.
+        Fails,
+        /// Takes that many per cent of what it is offered, at least a byte.
+        Short(usize),
+        Whole,
+    }
+
+    fn outcome() -> impl Strategy<Value = Outcome> {
+        prop_oneof![
+            1 => Just(Outcome::WouldBlock),
+            1 => Just(Outcome::Interrupted),
+            2 => Just(Outcome::Fails),
+            3 => (0..100usize).prop_map(Outcome::Short),
+            6 => Just(Outcome::Whole),
+        ]
+    }
+
+    /// A stream that fails as streams do, following a script of outcomes round and round until
+    /// it is healed; it keeps what it took, and every write it was offered.
+    #[derive(Clone, Default)]
     struct Flaky {
-        rng: Arc<Mutex<Rng>>,
+        script: Arc<Vec<Outcome>>,
+        next: Arc<Mutex<usize>>,
         taken: Arc<Mutex<Vec<u8>>>,
         offered: Arc<Mutex<Vec<Vec<u8>>>>,
         healed: Arc<Mutex<bool>>,
-    }
-
-    impl Flaky {
-        fn new(seed: u64) -> Self {
-            Flaky {
-                rng: Arc::new(Mutex::new(Rng::new(seed))),
-                taken: Arc::default(),
-                offered: Arc::default(),
-                healed: Arc::default(),
-            }
-        }
+        /// How many writes in a row would have blocked: at most two, so a test waits little.
+        blocked: Arc<Mutex<u32>>,
     }
 
     impl Write for Flaky {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             self.offered.lock().unwrap().push(buf.to_vec());
-            let mut rng = self.rng.lock().unwrap();
-            let n = if *self.healed.lock().unwrap() {
-                buf.len()
+            let mut next = self.next.lock().unwrap();
+            let outcome = match *self.healed.lock().unwrap() {
+                true => Outcome::Whole,
+                false => self.script[*next % self.script.len()],
+            };
+            *next += 1;
+            let mut blocked = self.blocked.lock().unwrap();
+            *blocked = if matches!(outcome, Outcome::WouldBlock) {
+                *blocked + 1
             } else {
-                match rng.between(0, 99) {
-                    0..=9 => return Err(ErrorKind::WouldBlock.into()),
-                    10..=14 => return Err(ErrorKind::Interrupted.into()),
-                    15..=24 => return Err(io::Error::other("no space left")),
-                    25..=39 => rng.between(1, buf.len()),
-                    _ => buf.len(),
-                }
+                0
+            };
+            let n = match outcome {
+                Outcome::WouldBlock if *blocked <= 2 => return Err(ErrorKind::WouldBlock.into()),
+                Outcome::WouldBlock => buf.len(),
+                Outcome::Interrupted => return Err(ErrorKind::Interrupted.into()),
+                Outcome::Fails => return Err(io::Error::other("no space left")),
+                Outcome::Short(percent) => (buf.len() * percent / 100).max(1),
+                Outcome::Whole => buf.len(),
             };
             self.taken.lock().unwrap().extend_from_slice(&buf[..n]);
             Ok(n)
@@ -227,67 +256,54 @@ mod tests {
         }
     }
 
-    #[test]
-    fn chunks_are_whole_lines_that_fit_an_atomic_write() {
-        let short = b"a\nbb\n".repeat(ATOMIC_WRITE);
-        let first = chunk_len(&short);
-        assert!(first <= ATOMIC_WRITE && short[first - 1] == b'\n');
-        let long = [vec![b'x'; ATOMIC_WRITE * 2], b"\nyy\n".to_vec()].concat();
-        assert_eq!(chunk_len(&long), ATOMIC_WRITE * 2 + 1);
-        assert_eq!(chunk_len(b"a\n"), 2);
-    }
-
-    #[test]
-    fn every_line_arrives_whole_or_is_counted_lost() {
-        for seed in 0..200 {
-            let mut rng = Rng::new(seed);
-            let lines: Vec<Vec<u8>> = (0..rng.between(1, 300))
-                .map(|i| {
-                    let len = *rng.pick(&[5, 30, 200, ATOMIC_WRITE + 10]);
-                    let mut line = format!("line {i} ").into_bytes();
-                    line.resize(line.len() + rng.between(0, len), b'.');
-                    line.push(b'\n');
-                    line
-                })
+    proptest! {
+        /// Whatever the stream does, each line arrives whole, in order, or is counted lost; no
+        /// write holds more than an atomic write's worth unless it is one line.
+        #[test]
+        fn every_line_arrives_whole_or_is_counted_lost(
+            lengths in vec(prop_oneof![0..8usize, 0..300usize, ATOMIC_WRITE - 20..ATOMIC_WRITE + 20], 1..120),
+            batches in vec(1..40usize, 1..20),
+            script in vec(outcome(), 1..30).prop_filter("a stream that never takes a byte", |script| {
+                script.iter().any(|o| matches!(o, Outcome::Short(_) | Outcome::Whole))
+            }),
+        ) {
+            let lines: Vec<Vec<u8>> = lengths
+                .iter()
+                .enumerate()
+                .map(|(i, len)| format!("line {i} {}\n", ".".repeat(*len)).into_bytes())
                 .collect();
-            let flaky = Flaky::new(seed);
+            let flaky = Flaky { script: Arc::new(script), ..Flaky::default() };
             let mut output = Output::new(Box::new(flaky.clone()));
             let mut lost = 0;
             let mut rest = &lines[..];
-            while !rest.is_empty() {
-                let (batch, after) = rest.split_at(rng.between(1, rest.len()));
-                if let Some(gone) = output.write(&batch.concat()) {
+            for size in batches.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (batch, after) = rest.split_at((*size).min(rest.len()));
+                batch.iter().for_each(|line| output.push(line));
+                if let Some(gone) = output.finish() {
                     // Only a real failure loses lines: "would block" and signals are waited out.
-                    assert_eq!(gone.error.kind(), ErrorKind::Other, "seed {seed}");
+                    prop_assert_eq!(gone.error.kind(), ErrorKind::Other);
                     lost += gone.lines;
                 }
                 rest = after;
             }
             // Once the stream takes writes again, a line begun before is finished first.
             *flaky.healed.lock().unwrap() = true;
-            assert!(output.write(b"").is_none());
+            prop_assert!(output.finish().is_none());
             let taken = flaky.taken.lock().unwrap().clone();
-            assert!(
-                taken.is_empty() || taken.ends_with(b"\n"),
-                "seed {seed}: half a line"
-            );
+            prop_assert!(taken.is_empty() || taken.ends_with(b"\n"), "half a line");
             let mut expected = lines.iter();
             let mut arrived = 0;
             for line in taken.split_inclusive(|&b| b == b'\n') {
-                // Each line that arrived is one of the lines, whole, in their order.
-                assert!(
-                    expected.any(|l| l == line),
-                    "seed {seed}: {line:?} is no line"
-                );
+                prop_assert!(expected.any(|l| l == line), "{:?} is no line", line.escape_ascii().to_string());
                 arrived += 1;
             }
-            assert_eq!(arrived + lost, lines.len() as u64, "seed {seed}");
+            prop_assert_eq!(arrived + lost, lines.len() as u64);
             for write in flaky.offered.lock().unwrap().iter() {
                 let one_line = write.iter().filter(|&&b| b == b'\n').count() <= 1;
-                assert!(
-                    write.len() <= ATOMIC_WRITE || one_line,
-                    "seed {seed}: a long write"
-                );
+                prop_assert!(write.len() <= ATOMIC_WRITE || one_line, "a long write");
             }
         }
     }

@@ -3,23 +3,32 @@
 //! that answers a client when none is left, the lingering close of a turned-away connection, and
 //! the rate-limited reports of everything it refuses. The accept loop calls it once per accept.
 
-use std::io::{self, ErrorKind, Write};
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread;
 use std::time::Duration;
 
-use crate::backoff::Backoff;
-use crate::fdlimit::{self, Budget, Spare};
-use crate::linger::{Lingerer, close_soon};
+use super::fdlimit::{Budget, Spare};
+use super::linger::close_draining;
 use crate::log::Log;
 use crate::protocol::BUSY;
-use crate::rate_limit::RateLimited;
+use crate::report::{Failures, RateLimited};
+use crate::socket::is_out_of_descriptors;
 
 /// How long the accept loop waits at most for what a client answered with the spare descriptor
 /// still sends, before closing it.
 const SPARE_LINGER: Duration = Duration::from_millis(20);
+
+/// What a connection that was accepted needs a thread for.
+#[derive(Debug)]
+pub(crate) enum Job {
+    /// To be served: the original's `tcplink`.
+    Serve(Admitted),
+    /// To be closed with a lingering close, after the busy line: the stream, and its claim on
+    /// the turned-away connections that may linger at once.
+    Linger(TcpStream, Slot),
+}
 
 /// A connection let in: the stream, its peer, and its claim on the connection limit.
 #[derive(Debug)]
@@ -29,15 +38,19 @@ pub(crate) struct Admitted {
     pub(crate) slot: Slot,
 }
 
-/// One live connection's claim on the connection limit, given back on drop.
+/// One claim on a limit, given back on drop.
 #[derive(Debug)]
 pub(crate) struct Slot(Arc<AtomicUsize>);
 
 impl Slot {
-    /// Counts one more live connection in `live`, until the slot is dropped.
-    pub(crate) fn take(live: &Arc<AtomicUsize>) -> Self {
-        live.fetch_add(1, Ordering::AcqRel);
-        Slot(Arc::clone(live))
+    /// Counts one more in `taken`, unless it holds `max` already. Called from one thread only,
+    /// the accept loop; the slots are given back from any.
+    pub(crate) fn take(taken: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
+        if taken.load(Ordering::Acquire) >= max {
+            return None;
+        }
+        taken.fetch_add(1, Ordering::AcqRel);
+        Some(Slot(Arc::clone(taken)))
     }
 }
 
@@ -51,24 +64,23 @@ impl Drop for Slot {
 /// survives and reports the failures of `accept`.
 #[derive(Debug)]
 pub(crate) struct Admission {
+    budget: Budget,
     live: Arc<AtomicUsize>,
-    max: usize,
+    lingering: Arc<AtomicUsize>,
     spare: Spare,
-    lingerer: Lingerer,
     /// Whether a turned-away connection is told so. Behind a balancer it is not: nothing may
     /// be sent before the PROXY header has come, and what the connection sent is drained
     /// unread (see [`Admission::behind_balancer`]).
     says_busy: bool,
-    backoff: Backoff,
     turned_away: RateLimited,
-    accept_errors: RateLimited,
+    failures: Failures,
     reports: Log,
 }
 
 impl Admission {
     /// Starts the policy within `budget`; when it holds fewer connections than `wanted` for
     /// lack of descriptors, says so on `reports`.
-    pub(crate) fn start(budget: Budget, wanted: usize, reports: Log) -> io::Result<Self> {
+    pub(crate) fn start(budget: Budget, wanted: usize, reports: Log) -> Self {
         if let Some(limit) = budget.lowered_by {
             let max = budget.connections;
             let plural = if max == 1 { "" } else { "s" };
@@ -77,21 +89,16 @@ impl Admission {
                  {wanted}; raise it with ulimit -n for more"
             ));
         }
-        Self::new(budget, reports)
-    }
-
-    fn new(budget: Budget, reports: Log) -> io::Result<Self> {
-        Ok(Admission {
-            live: Arc::new(AtomicUsize::new(0)),
-            max: budget.connections,
+        Admission {
+            budget,
+            live: Arc::default(),
+            lingering: Arc::default(),
             spare: Spare::new(),
-            lingerer: Lingerer::start(budget.lingering)?,
             says_busy: true,
-            backoff: Backoff::default(),
-            turned_away: RateLimited::once_a_second(),
-            accept_errors: RateLimited::once_a_second(),
+            turned_away: RateLimited::default(),
+            failures: Failures::default(),
             reports,
-        })
+        }
     }
 
     /// Behind a balancer (`--proxy-protocol`), turns connections away without the busy line, and
@@ -103,42 +110,42 @@ impl Admission {
         self
     }
 
-    /// Decides on what `accept` on `listener` returned: the connection, to be served, or `None`
-    /// when it was turned away or `accept` failed. Out of descriptors, the spare answers the
-    /// connection waiting in the queue; other failures are reported and paused after (1 ms,
-    /// doubling to 100 ms), so one that repeats at once is no busy loop; a signal is neither.
+    /// Decides on what `accept` on `listener` returned: a connection to serve, one turned away
+    /// to close lingering, or `None` when there is nothing more to do. A connection turned away
+    /// when as many linger as may is closed at once, after what it sent already is taken. Out of
+    /// descriptors, the spare answers the connection waiting in the queue; other failures are
+    /// survived (see [`Failures`]).
     pub(crate) fn admit(
         &mut self,
         accepted: io::Result<(TcpStream, SocketAddr)>,
         listener: &TcpListener,
-    ) -> Option<Admitted> {
+    ) -> Option<Job> {
         match accepted {
             Ok((stream, peer)) => {
-                self.backoff.reset();
-                if self.live.load(Ordering::Acquire) < self.max {
-                    let slot = Slot::take(&self.live);
-                    return Some(Admitted { stream, peer, slot });
+                self.failures.succeeded();
+                if let Some(slot) = Slot::take(&self.live, self.budget.connections) {
+                    return Some(Job::Serve(Admitted { stream, peer, slot }));
                 }
-                // The peer may have sent its name already; a plain close would then reset the
-                // connection, and the peer could lose the busy line.
-                self.lingerer.close(self.tell_busy(stream));
-                let open = match self.max {
+                let open = match self.budget.connections {
                     1 => "1 connection is open".to_string(),
                     max => format!("{max} connections are open"),
                 };
                 self.report_turned_away(peer, format_args!("{open}"));
+                // The peer may have sent its name already; a plain close would then reset the
+                // connection, and the peer could lose the busy line.
+                let stream = self.tell_busy(stream);
+                match Slot::take(&self.lingering, self.budget.lingering) {
+                    Some(slot) => return Some(Job::Linger(stream, slot)),
+                    None => close_draining(stream, Duration::ZERO),
+                }
             }
-            Err(err) if err.kind() == ErrorKind::Interrupted => {}
-            Err(err) if fdlimit::is_out_of_descriptors(&err) && self.spare.is_held() => {
+            Err(err) if is_out_of_descriptors(&err) && self.spare.is_held() => {
                 self.answer_with_spare(listener, &err);
             }
             Err(err) => {
                 self.spare.refill();
-                self.accept_errors.report(
-                    &self.reports,
-                    format_args!("failed to accept a connection: {err}"),
-                );
-                thread::sleep(self.backoff.next_pause());
+                self.failures
+                    .failed(&self.reports, "accept a connection", &err);
             }
         }
         None
@@ -151,7 +158,7 @@ impl Admission {
             // The spare is needed back at once, so the accept loop drains this client itself,
             // for a moment: long enough for a name sent right after connecting to arrive, so
             // that closing does not reset the connection and lose the busy line.
-            close_soon(self.tell_busy(stream), SPARE_LINGER);
+            close_draining(self.tell_busy(stream), SPARE_LINGER);
             self.report_turned_away(peer, format_args!("out of file descriptors ({err})"));
         }
         self.spare.refill();
@@ -176,8 +183,10 @@ impl Admission {
 mod tests {
     use super::*;
     use crate::log::tests::Tap;
+    use crate::tcp::linger::LINGER_TIME;
     use std::io::Read;
     use std::sync::mpsc;
+    use std::thread;
 
     const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -186,7 +195,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let (tx, rx) = mpsc::channel();
         let budget = Budget::new(max, None, 0)?;
-        let admission = Admission::new(budget, Log::to_writer(Tap(tx)))?;
+        let admission = Admission::start(budget, max, Log::to_writer(Tap(tx)));
         Ok((listener, admission, rx))
     }
 
@@ -201,14 +210,28 @@ mod tests {
         String::from_utf8(line).expect("reports are text")
     }
 
+    /// Does what the server's spawner does with a connection to close lingering.
+    fn linger(job: Option<Job>) {
+        match job {
+            Some(Job::Linger(stream, slot)) => drop(thread::spawn(move || {
+                close_draining(stream, LINGER_TIME);
+                drop(slot);
+            })),
+            other => panic!("not turned away: {other:?}"),
+        }
+    }
+
     #[test]
     fn connections_past_the_limit_are_told_busy_until_a_slot_frees() -> io::Result<()> {
         let (listener, mut admission, reports) = policy(1)?;
         let _first = client(&listener)?;
         let admitted = admission.admit(listener.accept(), &listener);
-        let admitted = admitted.expect("the first connection fits");
+        assert!(matches!(admitted, Some(Job::Serve(_))), "the first fits");
         let mut second = client(&listener)?;
-        assert!(admission.admit(listener.accept(), &listener).is_none());
+        // It has sent its name already: a plain close would reset the connection.
+        second.write_all(b"Ada\n")?;
+        thread::sleep(Duration::from_millis(50));
+        linger(admission.admit(listener.accept(), &listener));
         let mut reply = Vec::new();
         second.read_to_end(&mut reply)?;
         assert_eq!(reply, BUSY);
@@ -217,7 +240,26 @@ mod tests {
         assert_eq!(report(&reports), line);
         drop(admitted);
         let _third = client(&listener)?;
-        assert!(admission.admit(listener.accept(), &listener).is_some());
+        let third = admission.admit(listener.accept(), &listener);
+        assert!(matches!(third, Some(Job::Serve(_))), "a slot was freed");
+        Ok(())
+    }
+
+    /// Past the lingering budget a turned-away connection is closed at once, after what it
+    /// sent already is taken, so that is no reset either.
+    #[test]
+    fn past_the_lingering_budget_the_close_takes_what_came() -> io::Result<()> {
+        let (listener, mut admission, _reports) = policy(1)?;
+        admission.budget.lingering = 0;
+        let _first = client(&listener)?;
+        let _admitted = admission.admit(listener.accept(), &listener);
+        let mut second = client(&listener)?;
+        second.write_all(b"Ada\n")?;
+        thread::sleep(Duration::from_millis(50));
+        assert!(admission.admit(listener.accept(), &listener).is_none());
+        let mut reply = Vec::new();
+        second.read_to_end(&mut reply)?;
+        assert_eq!(reply, BUSY);
         Ok(())
     }
 
@@ -228,13 +270,11 @@ mod tests {
         let (listener, admission, reports) = policy(1)?;
         let mut admission = admission.behind_balancer(true);
         let _first = client(&listener)?;
-        let _admitted = admission
-            .admit(listener.accept(), &listener)
-            .expect("it fits");
+        let _admitted = admission.admit(listener.accept(), &listener);
         let mut second = client(&listener)?;
         second.write_all(b"PROXY TCP4 198.51.100.7 192.0.2.1 40123 9999\r\nAda")?;
         thread::sleep(Duration::from_millis(50));
-        assert!(admission.admit(listener.accept(), &listener).is_none());
+        linger(admission.admit(listener.accept(), &listener));
         let mut reply = Vec::new();
         second.read_to_end(&mut reply)?;
         assert_eq!(reply, b"");
@@ -270,7 +310,7 @@ mod tests {
     #[test]
     fn other_accept_failures_are_reported_and_survived() -> io::Result<()> {
         let (listener, mut admission, reports) = policy(10)?;
-        let aborted = io::Error::from(ErrorKind::ConnectionAborted);
+        let aborted = io::Error::from(io::ErrorKind::ConnectionAborted);
         let shown = aborted.to_string();
         assert!(admission.admit(Err(aborted), &listener).is_none());
         assert_eq!(
@@ -278,7 +318,8 @@ mod tests {
             format!("failed to accept a connection: {shown}\n")
         );
         let _client = client(&listener)?;
-        assert!(admission.admit(listener.accept(), &listener).is_some());
+        let admitted = admission.admit(listener.accept(), &listener);
+        assert!(matches!(admitted, Some(Job::Serve(_))));
         Ok(())
     }
 }

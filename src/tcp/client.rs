@@ -4,12 +4,13 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::proxy::{self, ProxyHeader};
 use crate::addr::first_that_works;
-use crate::duration::{Dur, is_timeout};
+use crate::duration::Dur;
 use crate::protocol::{self, EXIT, Mismatch, Shown, WELCOME};
-use crate::proxy::{self, ProxyHeader};
+use crate::socket::{Deadline, timed_out};
 
 /// A client of the TCP greeting server that sends names bare, as the original client does.
 #[derive(Debug)]
@@ -143,26 +144,25 @@ impl TcpClient {
     ///
     /// Each reply gets the whole timeout, however the one before it was split.
     fn read_reply(&mut self, expected: &[u8]) -> io::Result<Vec<u8>> {
-        // A timeout too large for the clock means no deadline at all, not a panic.
-        let deadline = Instant::now().checked_add(self.timeout);
-        self.stream.set_read_timeout(Some(self.timeout))?;
+        let deadline = Deadline::after(self.timeout);
         self.buf.clear();
         // Room for one byte more than expected, so a longer reply shows up as a mismatch.
         self.buf.resize(expected.len() + 1, 0);
         let mut got = 0;
         loop {
-            let n = match self.stream.read(&mut self.buf[got..]) {
-                Ok(n) => n,
-                Err(err) if err.kind() == ErrorKind::Interrupted => continue,
-                Err(err) => return Err(self.timed(err)),
-            };
+            let (stream, buf) = (&mut self.stream, &mut self.buf[got..]);
+            let n = deadline
+                .read(|left| {
+                    stream.set_read_timeout(left)?;
+                    stream.read(buf)
+                })
+                .map_err(|err| self.timed(err))?;
             got += n;
             let arrived = &self.buf[..got];
             if n == 0 {
-                let what = if got == 0 {
-                    "closed the connection".to_string()
-                } else {
-                    format!("closed the connection after {}", Shown(arrived))
+                let what = match got {
+                    0 => "closed the connection".to_string(),
+                    _ => format!("closed the connection after {}", Shown(arrived)),
                 };
                 return Err(io::Error::new(ErrorKind::UnexpectedEof, what));
             }
@@ -171,14 +171,6 @@ impl TcpClient {
             }
             if got == expected.len() {
                 return Ok(arrived.to_vec());
-            }
-            // The rest of the reply gets what is left of this reply's window, not a new one.
-            if let Some(deadline) = deadline {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(self.timed(ErrorKind::TimedOut.into()));
-                }
-                self.stream.set_read_timeout(Some(left))?;
             }
         }
     }
@@ -189,11 +181,14 @@ impl TcpClient {
     fn unexpected(&mut self, expected: &[u8], mut got: usize) -> io::Error {
         let most = expected.len() + 1024;
         self.buf.resize(most + 1, 0);
-        let _ = self
-            .stream
-            .set_read_timeout(Some(Duration::from_millis(50)));
+        let deadline = Deadline::after(Duration::from_millis(50));
         while got <= most {
-            match self.stream.read(&mut self.buf[got..]) {
+            let (stream, buf) = (&mut self.stream, &mut self.buf[got..]);
+            let read = deadline.read(|left| {
+                stream.set_read_timeout(left)?;
+                stream.read(buf)
+            });
+            match read {
                 Ok(0) | Err(_) => break,
                 Ok(n) => got += n,
             }
@@ -206,14 +201,8 @@ impl TcpClient {
         io::Error::new(ErrorKind::InvalidData, mismatch.to_string())
     }
 
-    /// Turns a socket timeout (`WouldBlock` on Unix) into an error that names the limit.
+    /// Turns a socket timeout into an error that names the limit.
     fn timed(&self, err: io::Error) -> io::Error {
-        if !is_timeout(&err) {
-            return err;
-        }
-        io::Error::new(
-            ErrorKind::TimedOut,
-            format!("no answer within {}", Dur(self.timeout)),
-        )
+        timed_out(err, || format!("no answer within {}", Dur(self.timeout)))
     }
 }

@@ -8,12 +8,13 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use super::admission::{Admission, Admitted};
+use super::admission::{Admission, Job};
 use super::connection::{ConnectionConfig, Context, serve};
+use super::fdlimit::Budget;
+use super::linger::{LINGER_TIME, close_draining};
 use crate::addr::first_that_works;
-use crate::fdlimit::Budget;
 use crate::log::Log;
-use crate::rate_limit::RateLimited;
+use crate::report::RateLimited;
 use crate::stop::{Poke, StopHandle};
 
 /// The stack each connection thread gets. The handler's frames are small and its buffers live on
@@ -172,7 +173,7 @@ impl TcpServer {
     pub fn run(mut self) -> io::Result<()> {
         let budget = self.reckon()?;
         let wanted = self.max_connections;
-        let mut admission = Admission::start(budget, wanted, self.reports.clone())?
+        let mut admission = Admission::start(budget, wanted, self.reports.clone())
             .behind_balancer(self.config.proxy_protocol);
         let spawner = Spawner::start(self.config, self.log.clone(), self.reports.clone())?;
         loop {
@@ -180,10 +181,10 @@ impl TcpServer {
             if self.stop.is_stopped() {
                 break;
             }
-            let Some(admitted) = admission.admit(accepted, &self.listener) else {
+            let Some(job) = admission.admit(accepted, &self.listener) else {
                 continue;
             };
-            if spawner.hand_over(admitted).is_err() {
+            if spawner.hand_over(job).is_err() {
                 break;
             }
         }
@@ -215,30 +216,37 @@ fn reserve_descriptors(listener: &TcpListener, connections: usize) {
 }
 
 /// The thread that gives each admitted connection a thread of its own: the original's
-/// `threading.Thread(target=tcplink, args=(sock, addr)).start()`.
+/// `threading.Thread(target=tcplink, args=(sock, addr)).start()`; and each turned-away one a
+/// short-lived thread for its lingering close.
 ///
 /// Spawning a thread costs far more than accepting. Handing the spawn to this helper keeps the
 /// accept loop fast enough to drain the kernel's queue (128 deep in std) during a burst of
 /// connects; a connection waits in our queue instead, already established. The queue never
-/// makes the accept loop wait: what it holds is bounded by the connection limit, since each
-/// connection in it has taken its slot already.
+/// makes the accept loop wait: what it holds is bounded by the connection limit and the
+/// lingering budget, since each connection in it has taken its slot already.
 struct Spawner {
-    handoff: mpsc::Sender<Admitted>,
+    handoff: mpsc::Sender<Job>,
     thread: JoinHandle<()>,
 }
 
 impl Spawner {
     fn start(config: ConnectionConfig, log: Log, reports: Log) -> io::Result<Self> {
-        let (handoff, admitted) = mpsc::channel();
+        let (handoff, jobs) = mpsc::channel();
+        let context = Context {
+            config,
+            log,
+            reports,
+            refusals: Mutex::default(),
+        };
         let thread = thread::Builder::new()
             .name("spawner".into())
-            .spawn(move || spawn_connections(admitted, config, log, reports))?;
+            .spawn(move || spawn_threads(jobs, Arc::new(context)))?;
         Ok(Spawner { handoff, thread })
     }
 
-    /// Queues `admitted` for its thread; fails only if the spawner has ended.
-    fn hand_over(&self, admitted: Admitted) -> Result<(), mpsc::SendError<Admitted>> {
-        self.handoff.send(admitted)
+    /// Queues `job` for its thread; fails only if the spawner has ended.
+    fn hand_over(&self, job: Job) -> Result<(), mpsc::SendError<Job>> {
+        self.handoff.send(job)
     }
 
     /// Lets the spawner finish the queue and end, and waits for it.
@@ -250,30 +258,32 @@ impl Spawner {
     }
 }
 
-/// Starts a thread for each connection that comes through `admitted`, until the accept loop
-/// hangs up; a failed spawn drops that connection and is reported.
-fn spawn_connections(
-    admitted: mpsc::Receiver<Admitted>,
-    config: ConnectionConfig,
-    log: Log,
-    reports: Log,
-) {
-    let mut failures = RateLimited::once_a_second();
-    let context = Arc::new(Context {
-        config,
-        log,
-        reports: reports.clone(),
-        refusals: Mutex::new(RateLimited::once_a_second()),
-    });
-    for connection in admitted {
-        let peer = connection.peer;
-        let its_context = Arc::clone(&context);
-        let spawned = thread::Builder::new()
-            .stack_size(CONNECTION_STACK_SIZE)
-            .spawn(move || serve(connection, &its_context));
-        if let Err(err) = spawned {
+/// Starts a thread for each job that comes through `jobs`, until the accept loop hangs up; a
+/// failed spawn drops that connection, and for one to be served is reported.
+fn spawn_threads(jobs: mpsc::Receiver<Job>, context: Arc<Context>) {
+    let mut failures = RateLimited::default();
+    let thread = || thread::Builder::new().stack_size(CONNECTION_STACK_SIZE);
+    for job in jobs {
+        let (peer, spawned) = match job {
+            Job::Serve(connection) => {
+                let its_context = Arc::clone(&context);
+                let peer = connection.peer;
+                (
+                    Some(peer),
+                    thread().spawn(move || serve(connection, &its_context)),
+                )
+            }
+            Job::Linger(stream, slot) => (
+                None,
+                thread().spawn(move || {
+                    close_draining(stream, LINGER_TIME);
+                    drop(slot);
+                }),
+            ),
+        };
+        if let (Some(peer), Err(err)) = (peer, spawned) {
             failures.report(
-                &reports,
+                &context.reports,
                 format_args!("{peer}: cannot start a thread: {err}"),
             );
         }
@@ -283,7 +293,7 @@ fn spawn_connections(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tcp::admission::Slot;
+    use crate::tcp::admission::{Admitted, Slot};
     use std::io::{Read, Write};
     use std::net::TcpStream;
     use std::sync::Arc;
@@ -306,8 +316,9 @@ mod tests {
             let client = TcpStream::connect(listener.local_addr()?)?;
             client.set_read_timeout(Some(TIMEOUT))?;
             let (stream, peer) = listener.accept()?;
-            let slot = Slot::take(&live);
-            assert!(spawner.hand_over(Admitted { stream, peer, slot }).is_ok());
+            let slot = Slot::take(&live, 3).expect("room for three");
+            let job = Job::Serve(Admitted { stream, peer, slot });
+            assert!(spawner.hand_over(job).is_ok());
             clients.push(client);
         }
         // All three are welcomed before any of them leaves: each has a thread.
@@ -348,7 +359,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         // Far below the open-file limit, so that the tests running beside this one never find
         // the process out of descriptors.
-        let limit = crate::fdlimit::open_file_limit().unwrap_or(usize::MAX);
+        let limit = crate::tcp::fdlimit::open_file_limit().unwrap_or(usize::MAX);
         let connections = 3000.min(limit / 4);
         reserve_descriptors(&listener, connections);
         // Descriptors are numbered lowest first: with that many open at once, the table had to

@@ -4,13 +4,12 @@
 
 use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{MAX_DATAGRAM, RECV_BUFFER, is_unreachable};
+use super::{MAX_DATAGRAM, RECV_BUFFER};
 use crate::addr::{ephemeral_socket_for, resolve};
-use crate::duration::is_timeout;
 use crate::protocol::{self, Mismatch, Shown};
+use crate::socket::{Deadline, is_unreachable};
 
 /// A client of the UDP greeting server.
 ///
@@ -159,41 +158,29 @@ impl UdpClient {
     }
 
     /// Sends `name` once and waits one timeout for `expected`, keeping the last datagram from
-    /// the server's port that was something else in `wrong`.
+    /// the server's port that was something else in `wrong`. When the server's port is reported
+    /// unreachable, nothing more can come for this try: it waits out its timeout all the same,
+    /// so that no setting of retries turns into a burst of datagrams.
     fn try_once(
         &mut self,
         name: &[u8],
         expected: &[u8],
         wrong: &mut Option<Vec<u8>>,
     ) -> io::Result<Try> {
-        // A timeout too large for the clock means waiting for good, not a panic.
-        let deadline = Instant::now().checked_add(self.timeout.max(Self::SHORTEST_TRY));
+        let deadline = Deadline::after(self.timeout.max(Self::SHORTEST_TRY));
         let mut refused = false;
         match self.socket.send_to(name, self.peer) {
-            Ok(_) => {}
+            // s.sendto(data, addr)
             Err(err) if is_unreachable(&err) => refused = true,
-            Err(err) => return Err(err),
+            sent => drop(sent?),
         }
-        // Each try reads at least once, whatever the clock and whatever the send said.
-        let mut has_read = false;
         loop {
-            let left = match deadline {
-                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
-                None => self.timeout,
-            };
-            if left.is_zero() && has_read {
-                return Ok(Try::Unanswered { refused });
-            }
-            if refused && has_read {
-                // Nothing more can come for this try; wait out its timeout all the same, so
-                // that no setting of --retries turns into a burst of datagrams.
-                thread::sleep(left);
-                continue;
-            }
-            has_read = true;
-            self.socket
-                .set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
-            match self.socket.recv_from(&mut self.buf) {
+            // print(s.recv(1024).decode('utf-8')), for the reply to this name only.
+            let received = deadline.read(|left| {
+                self.socket.set_read_timeout(left)?;
+                self.socket.recv_from(&mut self.buf)
+            });
+            match received {
                 Ok((n, from)) => {
                     match judge(&self.buf[..n], from, self.peer, expected, &self.previous) {
                         Arrival::Reply => return Ok(Try::Answered),
@@ -201,12 +188,16 @@ impl UdpClient {
                         Arrival::Stray => {}
                     }
                 }
-                Err(err) if is_timeout(&err) => {}
-                Err(err) if err.kind() == ErrorKind::Interrupted => {}
                 Err(err) if is_unreachable(&err) => refused = true,
+                Err(err) if err.kind() == ErrorKind::TimedOut => break,
                 Err(err) => return Err(err),
             }
+            if refused {
+                deadline.sleep();
+                break;
+            }
         }
+        Ok(Try::Unanswered { refused })
     }
 }
 

@@ -4,13 +4,11 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::thread;
 
-use super::is_unreachable;
-use crate::backoff::Backoff;
 use crate::log::Log;
 use crate::protocol;
-use crate::rate_limit::RateLimited;
+use crate::report::{Failures, RateLimited};
+use crate::socket::is_unreachable;
 
 /// Source ports below this are system services (echo, chargen, DNS, NTP, …). A datagram "from"
 /// one is either forged or a reply from such a service; answering it is how reflection loops and
@@ -39,12 +37,11 @@ pub(crate) fn verdict(datagram: &[u8], peer: SocketAddr) -> Result<(), Refusal> 
 }
 
 /// The UDP server's reports: one rate limiter per kind of drop, so that "N more like it" counts
-/// lines of the kind it follows, and the pause after a failed receive.
+/// lines of the kind it follows, and the failures of `recv_from`.
 #[derive(Debug)]
 pub(crate) struct Drops {
     reports: Log,
-    backoff: Backoff,
-    recv_errors: RateLimited,
+    failures: Failures,
     from_low_ports: RateLimited,
     greetings: RateLimited,
     send_errors: RateLimited,
@@ -54,44 +51,41 @@ impl Drops {
     pub(crate) fn new(reports: Log) -> Self {
         Drops {
             reports,
-            backoff: Backoff::default(),
-            recv_errors: RateLimited::once_a_second(),
-            from_low_ports: RateLimited::once_a_second(),
-            greetings: RateLimited::once_a_second(),
-            send_errors: RateLimited::once_a_second(),
+            failures: Failures::default(),
+            from_low_ports: RateLimited::default(),
+            greetings: RateLimited::default(),
+            send_errors: RateLimited::default(),
         }
     }
 
-    /// Returns the length and sender of what `recv_from` received, or `None` when it failed.
-    /// A failure is reported and paused after (1 ms, doubling to 100 ms), so one that repeats at
-    /// once is no busy loop; a signal and a gone client's port unreachable are neither.
-    pub(crate) fn or_report(
+    /// Returns the length and sender of what `recv_from` received, or `None` when it failed: a
+    /// failure is survived (see [`Failures`]), and a gone client's port unreachable ignored.
+    pub(crate) fn received(
         &mut self,
         received: io::Result<(usize, SocketAddr)>,
     ) -> Option<(usize, SocketAddr)> {
         match received {
             Ok(received) => {
-                self.backoff.reset();
+                self.failures.succeeded();
                 Some(received)
             }
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => None,
             // An earlier reply's client had closed its port. Windows says so here, on the next
             // receive (WSAECONNRESET); it is that client's business, not an error of the
             // server, and nothing waits to be retried.
             Err(err) if is_unreachable(&err) => None,
             Err(err) => {
-                self.recv_errors.report(
-                    &self.reports,
-                    format_args!("failed to receive a datagram: {err}"),
-                );
-                thread::sleep(self.backoff.next_pause());
+                self.failures
+                    .failed(&self.reports, "receive a datagram", &err);
                 None
             }
         }
     }
 
-    /// Reports a datagram from `peer` that `verdict` refused.
-    pub(crate) fn refused(&mut self, refusal: Refusal, peer: SocketAddr) {
+    /// Returns true, and reports it, when `verdict` refuses `datagram` from `peer`.
+    pub(crate) fn refuses(&mut self, datagram: &[u8], peer: SocketAddr) -> bool {
+        let Err(refusal) = verdict(datagram, peer) else {
+            return false;
+        };
         match refusal {
             Refusal::FromLowPort => self.from_low_ports.report(
                 &self.reports,
@@ -104,6 +98,7 @@ impl Drops {
                 ),
             ),
         }
+        true
     }
 
     /// Reports a reply of `len` bytes to `peer` that could not be sent.
@@ -146,16 +141,17 @@ mod tests {
         let mut drops = Drops::new(log.clone());
         let peer = addr("127.0.0.1:53");
         for _ in 0..3 {
-            drops.refused(Refusal::FromLowPort, peer);
-            drops.refused(Refusal::Greeting, peer);
+            assert!(drops.refuses(b"Ada", peer));
+            assert!(drops.refuses(b"Hello, Ada!", addr("127.0.0.1:5353")));
             drops.unsent(peer, 9, &io::ErrorKind::InvalidInput.into());
         }
+        assert!(!drops.refuses(b"Ada", addr("127.0.0.1:5353")));
         let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
-        assert_eq!(drops.or_report(Err(refused)), None);
+        assert_eq!(drops.received(Err(refused)), None);
         let denied = io::Error::from(io::ErrorKind::PermissionDenied);
         let shown = denied.to_string();
-        assert_eq!(drops.or_report(Err(denied)), None);
-        assert_eq!(drops.or_report(Ok((3, peer))), Some((3, peer)));
+        assert_eq!(drops.received(Err(denied)), None);
+        assert_eq!(drops.received(Ok((3, peer))), Some((3, peer)));
         log.flush();
         let written: Vec<u8> = rx.try_iter().flatten().collect();
         let unsent = io::Error::from(io::ErrorKind::InvalidInput);
@@ -163,7 +159,7 @@ mod tests {
             String::from_utf8(written).expect("reports are text"),
             format!(
                 "{peer}: dropped a datagram from a port below 1024\n\
-                 {peer}: dropped a datagram that is itself a greeting (a reflection loop?)\n\
+                 127.0.0.1:5353: dropped a datagram that is itself a greeting (a reflection loop?)\n\
                  {peer}: dropped a reply of 9 bytes: {unsent}\n\
                  failed to receive a datagram: {shown}\n"
             )

@@ -5,8 +5,8 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 
 use super::RECV_BUFFER;
-use super::drops::{Drops, verdict};
-use crate::addr::{first_that_works, push_addr};
+use super::drops::Drops;
+use crate::addr::first_that_works;
 use crate::log::Log;
 use crate::protocol;
 use crate::stop::{Poke, StopHandle};
@@ -65,7 +65,7 @@ impl UdpServer {
     /// original's `while True: recvfrom` loop, as receive, decide, send.
     ///
     /// Three kinds of datagram get no answer, each reported at most once a second: two that
-    /// `verdict` refuses, one from a port below 1024 and one that is itself a greeting (which
+    /// the server refuses, one from a port below 1024 and one that is itself a greeting (which
     /// only another greeting server sends, so two servers tricked into talking to each other
     /// stop at once); and one whose reply fails to send, as one too large for a datagram does.
     /// Socket errors never end the loop.
@@ -79,28 +79,20 @@ impl UdpServer {
             if self.stop.is_stopped() {
                 break;
             }
-            let Some((n, peer)) = drops.or_report(received) else {
+            let Some((n, peer)) = drops.received(received) else {
                 continue;
             };
-            let datagram = &buf[..n];
-            if let Err(refusal) = verdict(datagram, peer) {
-                drops.refused(refusal, peer);
+            if drops.refuses(&buf[..n], peer) {
                 continue;
             }
             reply.clear();
-            protocol::push_greeting(&mut reply, datagram, b"");
+            protocol::push_greeting(&mut reply, &buf[..n], b"");
             // s.sendto(b'Hello, %s!' % data, addr), before print('Received from %s:%s.' % addr):
             // the client need not wait while the line is formatted.
             if let Err(err) = self.socket.send_to(&reply, peer) {
                 drops.unsent(peer, reply.len(), &err);
             }
-            // print('Received from %s:%s.' % addr), once a datagram: without format_args!, which
-            // costs several times as much as the copying.
-            self.log.line_with(|line| {
-                line.extend_from_slice(b"Received from ");
-                push_addr(line, peer);
-                line.push(b'.');
-            });
+            self.log.line(format_args!("Received from {peer}."));
         }
         self.log.flush();
         self.reports.flush();

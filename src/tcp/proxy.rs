@@ -1,24 +1,30 @@
 //! The PROXY protocol, versions 1 and 2 (HAProxy's doc/proxy-protocol.txt): the header a load
-//! balancer sends ahead of a connection's own bytes, to say which client it speaks for. Pure:
-//! bytes in; a header, "need more", or why not, out. The connection code reads until this says
-//! it has a header (src/tcp/connection.rs); the client builds one with [`header`].
+//! balancer sends ahead of a connection's own bytes, to say which client it speaks for. `parse`
+//! is pure: bytes in; a header, "need more", or why not, out. `read_header` reads a connection
+//! until it says it has one (`--proxy-protocol`); `header` builds one, for the client.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::io::Read;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::str::FromStr;
+use std::time::Duration;
+
+use super::framer::READ_SIZE;
+use crate::duration::Dur;
+use crate::socket::Deadline;
+
+/// How long a connection has to send its whole PROXY header: the spec asks a receiver to wait at
+/// least 3 s, to cover a TCP retransmit.
+pub(crate) const HEADER_WAIT: Duration = Duration::from_secs(3);
 
 /// The longest a version 1 header may be, its CRLF included.
-pub(crate) const V1_LONGEST: usize = 107;
+const V1_LONGEST: usize = 107;
 
 /// How a version 1 header begins.
 const V1_START: &[u8] = b"PROXY ";
 
 /// How a version 2 header begins.
 const V2_SIGNATURE: &[u8] = b"\r\n\r\n\0\r\nQUIT\n";
-
-/// The fixed part of a version 2 header: the signature, version and command, family and
-/// transport, and the length of the rest.
-const V2_FIXED: usize = 16;
 
 /// A PROXY header: how many bytes it took, and what it says of the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +51,16 @@ pub(crate) enum Origin {
     Unnamed,
 }
 
+/// Whom a connection is from, as its header says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Caller {
+    /// A client, at this address: its own, or the connection's when the balancer could not
+    /// name it.
+    Client(SocketAddr),
+    /// The balancer itself, such as a health check.
+    Balancer,
+}
+
 /// Why the first bytes of a connection are not a PROXY header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Invalid(&'static str);
@@ -52,6 +68,48 @@ pub(crate) struct Invalid(&'static str);
 impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.0)
+    }
+}
+
+/// Reads the PROXY header at the start of `stream`, whose peer is `peer` (the balancer):
+/// whom the connection is from, and the bytes that came after the header, the conversation's
+/// first read.
+///
+/// # Errors
+///
+/// Why there is no valid header: the first bytes are not one, or it is not whole within
+/// [`HEADER_WAIT`], or the connection ended or failed first.
+// Not inlined, so that its buffer is off the stack again before the log lines are formatted.
+#[inline(never)]
+pub(crate) fn read_header(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+) -> Result<(Caller, Vec<u8>), String> {
+    let deadline = Deadline::after(HEADER_WAIT);
+    let mut got = Vec::new();
+    loop {
+        let start = got.len();
+        got.resize(start + READ_SIZE, 0);
+        let read = deadline.read(|left| {
+            stream.set_read_timeout(left)?;
+            stream.read(&mut got[start..])
+        });
+        match read {
+            Ok(0) => return Err("the connection ended before a whole PROXY header".into()),
+            Ok(n) => got.truncate(start + n),
+            Err(err) if err.kind() == std::io::ErrorKind::TimedOut => {
+                return Err(format!("no whole PROXY header within {}", Dur(HEADER_WAIT)));
+            }
+            Err(err) => return Err(err.to_string()),
+        }
+        if let Some(header) = parse(&got).map_err(|invalid| invalid.to_string())? {
+            let caller = match header.origin {
+                Origin::Client { source, .. } => Caller::Client(source),
+                Origin::Unnamed => Caller::Client(peer),
+                Origin::Balancer => Caller::Balancer,
+            };
+            return Ok((caller, got.split_off(header.len)));
+        }
     }
 }
 
@@ -173,19 +231,21 @@ fn v2(bytes: &[u8]) -> Result<Option<Header>, Invalid> {
         (_, Some(&family)) => Some(check_family(family)?),
         (_, None) => return Ok(None),
     };
-    if bytes.len() < V2_FIXED {
+    let Some((&[_, _, high, low], block)) = bytes[V2_SIGNATURE.len()..].split_first_chunk() else {
         return Ok(None);
-    }
-    let len = V2_FIXED + usize::from(u16::from_be_bytes([bytes[14], bytes[15]]));
-    if bytes.len() < len {
+    };
+    let len = usize::from(u16::from_be_bytes([high, low]));
+    let Some(block) = block.get(..len) else {
         return Ok(None);
-    }
-    let block = &bytes[V2_FIXED..len];
+    };
     let origin = match family {
         None => Origin::Balancer,
         Some(family) => v2_addresses(family, block)?,
     };
-    Ok(Some(Header { len, origin }))
+    Ok(Some(Header {
+        len: V2_SIGNATURE.len() + 4 + len,
+        origin,
+    }))
 }
 
 /// Refuses the family and transport bytes the spec does not define.
@@ -203,45 +263,42 @@ fn check_family(family: u8) -> Result<u8, Invalid> {
 /// UNIX sockets) is served as UNSPEC, as the spec asks of a receiver that does not implement
 /// it: its block is skipped and the connection's own addresses stand.
 fn v2_addresses(family: u8, block: &[u8]) -> Result<Origin, Invalid> {
-    let (addresses, rest) = match family {
-        0x11 if block.len() >= 12 => {
-            let ip = |at: usize| IpAddr::from(<[u8; 4]>::try_from(&block[at..at + 4]).expect("4"));
-            let origin = client(ip(0), ip(4), &block[8..12]);
-            (origin, &block[12..])
-        }
-        0x21 if block.len() >= 36 => {
-            let ip =
-                |at: usize| IpAddr::from(<[u8; 16]>::try_from(&block[at..at + 16]).expect("16"));
-            let origin = client(ip(0), ip(16), &block[32..36]);
-            (origin, &block[36..])
-        }
-        0x11 | 0x21 => {
-            return Err(Invalid(
-                "a version 2 address block shorter than its family's",
-            ));
-        }
+    let addresses = match family {
+        0x11 => addresses::<4>(block),
+        0x21 => addresses::<16>(block),
         _ => return Ok(Origin::Unnamed),
     };
-    tlvs(rest)?;
-    Ok(addresses)
+    let (origin, tlvs) = addresses.ok_or(Invalid(
+        "a version 2 address block shorter than its family's",
+    ))?;
+    check_tlvs(tlvs)?;
+    Ok(origin)
 }
 
-fn client(source: IpAddr, destination: IpAddr, ports: &[u8]) -> Origin {
-    Origin::Client {
-        source: SocketAddr::new(source, u16::from_be_bytes([ports[0], ports[1]])),
-        destination: SocketAddr::new(destination, u16::from_be_bytes([ports[2], ports[3]])),
-    }
+/// Reads two addresses of `N` bytes and two ports off the start of `block`; returns them and
+/// the rest.
+fn addresses<const N: usize>(block: &[u8]) -> Option<(Origin, &[u8])>
+where
+    IpAddr: From<[u8; N]>,
+{
+    let (source, rest) = block.split_first_chunk::<N>()?;
+    let (destination, rest) = rest.split_first_chunk::<N>()?;
+    let (&[s1, s2, d1, d2], rest) = rest.split_first_chunk()?;
+    let origin = Origin::Client {
+        source: SocketAddr::new(IpAddr::from(*source), u16::from_be_bytes([s1, s2])),
+        destination: SocketAddr::new(IpAddr::from(*destination), u16::from_be_bytes([d1, d2])),
+    };
+    Some((origin, rest))
 }
 
-/// Walks the type-length-value entries after the addresses, skipping them all.
-fn tlvs(mut rest: &[u8]) -> Result<(), Invalid> {
+/// Walks the type-length-value entries after the addresses, each of which must fit.
+fn check_tlvs(mut rest: &[u8]) -> Result<(), Invalid> {
     while !rest.is_empty() {
-        let value_len = match rest {
-            [_, high, low, ..] => usize::from(u16::from_be_bytes([*high, *low])),
-            _ => return Err(Invalid("a version 2 TLV cut short")),
-        };
-        rest = rest
-            .get(3 + value_len..)
+        let (&[_, high, low], value) = rest
+            .split_first_chunk()
+            .ok_or(Invalid("a version 2 TLV cut short"))?;
+        rest = value
+            .get(usize::from(u16::from_be_bytes([high, low]))..)
             .ok_or(Invalid("a version 2 TLV longer than its header"))?;
     }
     Ok(())
@@ -262,32 +319,35 @@ pub enum ProxyHeader {
 /// `version` (version 1's `UNKNOWN` if the two are of different families, which no connection
 /// has).
 pub(crate) fn header(version: ProxyHeader, source: SocketAddr, destination: SocketAddr) -> Vec<u8> {
-    match version {
-        ProxyHeader::V1 => {
-            let protocol = match (source, destination) {
-                (SocketAddr::V4(_), SocketAddr::V4(_)) => "TCP4",
-                (SocketAddr::V6(_), SocketAddr::V6(_)) => "TCP6",
-                _ => return b"PROXY UNKNOWN\r\n".to_vec(),
-            };
-            let (s, d) = (source.ip(), destination.ip());
-            let (sp, dp) = (source.port(), destination.port());
-            format!("PROXY {protocol} {s} {d} {sp} {dp}\r\n").into_bytes()
+    let (s, d) = (source.ip(), destination.ip());
+    let (sp, dp) = (source.port(), destination.port());
+    match (version, s, d) {
+        (ProxyHeader::V1, IpAddr::V4(_), IpAddr::V4(_)) => {
+            format!("PROXY TCP4 {s} {d} {sp} {dp}\r\n").into_bytes()
         }
-        ProxyHeader::V2 => {
-            let mut out = V2_SIGNATURE.to_vec();
-            let (family, mut block) = match (source.ip(), destination.ip()) {
-                (IpAddr::V4(s), IpAddr::V4(d)) => (0x11, [s.octets(), d.octets()].concat()),
-                (IpAddr::V6(s), IpAddr::V6(d)) => (0x21, [s.octets(), d.octets()].concat()),
+        (ProxyHeader::V1, IpAddr::V6(_), IpAddr::V6(_)) => {
+            format!("PROXY TCP6 {s} {d} {sp} {dp}\r\n").into_bytes()
+        }
+        (ProxyHeader::V1, _, _) => b"PROXY UNKNOWN\r\n".to_vec(),
+        (ProxyHeader::V2, _, _) => {
+            let (family, addresses) = match (s, d) {
+                (IpAddr::V4(s), IpAddr::V4(d)) => (0x11, [&s.octets()[..], &d.octets()].concat()),
+                (IpAddr::V6(s), IpAddr::V6(d)) => (0x21, [&s.octets()[..], &d.octets()].concat()),
                 _ => (0x00, Vec::new()),
             };
-            if family != 0x00 {
-                block.extend_from_slice(&source.port().to_be_bytes());
-                block.extend_from_slice(&destination.port().to_be_bytes());
-            }
-            out.extend_from_slice(&[0x21, family]);
-            out.extend_from_slice(&(block.len() as u16).to_be_bytes());
-            out.extend_from_slice(&block);
-            out
+            let ports = match family {
+                0x00 => Vec::new(),
+                _ => [sp.to_be_bytes(), dp.to_be_bytes()].concat(),
+            };
+            let len = (addresses.len() + ports.len()) as u16;
+            [
+                V2_SIGNATURE,
+                &[0x21, family][..],
+                &len.to_be_bytes(),
+                &addresses,
+                &ports,
+            ]
+            .concat()
         }
     }
 }
@@ -295,7 +355,9 @@ pub(crate) fn header(version: ProxyHeader, source: SocketAddr, destination: Sock
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::Rng;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use proptest::sample::select;
 
     fn addr(text: &str) -> SocketAddr {
         text.parse().expect("a valid address")
@@ -505,18 +567,36 @@ mod tests {
         assert_eq!(parse(&big).unwrap().unwrap().len, big.len());
     }
 
-    /// However TCP splits a connection's first bytes, the answer is the same: once a prefix is
-    /// refused, every longer one is, and once one is a header, every longer one is that header.
-    #[test]
-    fn a_decision_never_changes_as_more_bytes_come() {
-        let mut rng = Rng::new(29);
-        let alphabet: &[u8] = b"PROXY UNKNOWTCP46:.0159af\r\n\x21\x20\x11\x00\xff";
-        let starts: [&[u8]; 4] = [V1_START, b"PROXY UNKNOWN ", b"PROXY TCP4 ", V2_SIGNATURE];
-        for _ in 0..20_000 {
-            let mut bytes = rng.pick(&starts).to_vec();
-            for _ in 0..rng.between(0, 60) {
-                bytes.push(*rng.pick(alphabet));
-            }
+    fn bytes_from(
+        alphabet: &'static [u8],
+        starts: &'static [&'static [u8]],
+        most: usize,
+    ) -> impl Strategy<Value = Vec<u8>> {
+        (select(starts), vec(select(alphabet), 0..most))
+            .prop_map(|(start, rest)| [start, &rest[..]].concat())
+    }
+
+    /// Two addresses of one family: a connection's ends.
+    fn ends() -> impl Strategy<Value = (SocketAddr, SocketAddr)> {
+        let v4 = any::<u32>().prop_map(|ip| IpAddr::from(Ipv4Addr::from(ip)));
+        let v6 = any::<u128>().prop_map(|ip| IpAddr::from(Ipv6Addr::from(ip)));
+        let ips = prop_oneof![(v4.clone(), v4), (v6.clone(), v6)];
+        (ips, any::<u16>(), any::<u16>())
+            .prop_map(|((s, d), sp, dp)| (SocketAddr::new(s, sp), SocketAddr::new(d, dp)))
+    }
+
+    proptest! {
+        /// However TCP splits a connection's first bytes, the answer is the same: once a prefix
+        /// is refused, every longer one is, and once one is a header, every longer one is that
+        /// header.
+        #[test]
+        fn a_decision_never_changes_as_more_bytes_come(
+            bytes in bytes_from(
+                b"PROXY UNKNOWTCP46:.0159af\r\n\x21\x20\x11\x00\xff",
+                &[V1_START, b"PROXY UNKNOWN ", b"PROXY TCP4 ", V2_SIGNATURE],
+                60,
+            ),
+        ) {
             let mut decided = None;
             for cut in 0..=bytes.len() {
                 let now = parse(&bytes[..cut]);
@@ -524,56 +604,86 @@ mod tests {
                     (None, Ok(None)) => {}
                     (None, _) => decided = Some(now),
                     (Some(Err(_)), Err(_)) => {}
-                    (Some(before), _) => assert_eq!(
-                        before,
-                        &now,
-                        "{:?} at {cut}",
-                        bytes.escape_ascii().to_string()
-                    ),
+                    (Some(before), _) => prop_assert_eq!(before, &now, "at {}", cut),
                 }
+            }
+        }
+
+        /// Random bytes never make the parser panic or claim more bytes than came.
+        #[test]
+        fn random_bytes_never_panic(
+            bytes in bytes_from(b"01.: \r\n\x21\x11\x00TCP4", &[b"", V1_START, V2_SIGNATURE], 120),
+        ) {
+            if let Ok(Some(header)) = parse(&bytes) {
+                prop_assert!(header.len <= bytes.len());
+            }
+        }
+
+        /// What the client's header says is what the server reads, for any two addresses of a
+        /// family, in both versions.
+        #[test]
+        fn what_is_read_is_what_was_sent((source, destination) in ends()) {
+            for version in [ProxyHeader::V1, ProxyHeader::V2] {
+                let bytes = header(version, source, destination);
+                let parsed = parse(&bytes).unwrap().expect("a whole header");
+                prop_assert_eq!(parsed.len, bytes.len());
+                prop_assert_eq!(parsed.origin, Origin::Client { source, destination });
             }
         }
     }
 
+    /// A connection whose far end sends `pieces`, a moment apart; returns the near end and
+    /// the far end's address.
+    fn sending(pieces: &'static [&'static [u8]]) -> std::io::Result<(TcpStream, SocketAddr)> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let mut far = TcpStream::connect(listener.local_addr()?)?;
+        let (near, peer) = listener.accept()?;
+        std::thread::spawn(move || {
+            for piece in pieces {
+                let _ = std::io::Write::write_all(&mut far, piece);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // Open past the header's time, so that the wait is what ends it.
+            std::thread::sleep(HEADER_WAIT + Duration::from_secs(1));
+        });
+        Ok((near, peer))
+    }
+
     #[test]
-    fn random_bytes_never_panic_and_what_is_read_is_what_was_sent() {
-        let mut rng = Rng::new(11);
-        let starts: [&[u8]; 3] = [b"", V1_START, V2_SIGNATURE];
-        for _ in 0..20_000 {
-            let mut bytes = rng.pick(&starts).to_vec();
-            for _ in 0..rng.between(0, 120) {
-                bytes.push(*rng.pick(&[
-                    b'0', b'1', b'.', b':', b' ', b'\r', b'\n', 0x21, 0x11, 0x00, b'T', b'C', b'P',
-                    b'4',
-                ]));
-            }
-            if let Ok(Some(header)) = parse(&bytes) {
-                assert!(header.len <= bytes.len());
-            }
-        }
-        for _ in 0..2_000 {
-            let v4 = rng.chance(50);
-            let ip = |rng: &mut Rng| -> IpAddr {
-                if v4 {
-                    Ipv4Addr::from(rng.next() as u32).into()
-                } else {
-                    Ipv6Addr::from(u128::from(rng.next()) << 64 | u128::from(rng.next())).into()
-                }
-            };
-            let source = SocketAddr::new(ip(&mut rng), rng.next() as u16);
-            let destination = SocketAddr::new(ip(&mut rng), rng.next() as u16);
-            for version in [ProxyHeader::V1, ProxyHeader::V2] {
-                let bytes = header(version, source, destination);
-                let parsed = parse(&bytes).unwrap().expect("a whole header");
-                assert_eq!(parsed.len, bytes.len());
-                assert_eq!(
-                    parsed.origin,
-                    Origin::Client {
-                        source,
-                        destination
-                    }
-                );
-            }
-        }
+    fn a_header_in_pieces_is_read_whole_and_what_follows_is_kept() -> std::io::Result<()> {
+        let (mut near, peer) =
+            sending(&[b"PROXY TCP4 198.51.", b"100.7 192.0.2.1 40123 9999\r\nAda"])?;
+        let (caller, rest) = read_header(&mut near, peer).expect("a valid header");
+        assert_eq!(caller, Caller::Client(addr("198.51.100.7:40123")));
+        assert_eq!(rest, b"Ada");
+        Ok(())
+    }
+
+    #[test]
+    fn a_health_check_and_an_unknown_client_are_told_apart() -> std::io::Result<()> {
+        let (mut near, peer) = sending(&[b"\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00"])?;
+        assert_eq!(
+            read_header(&mut near, peer),
+            Ok((Caller::Balancer, Vec::new()))
+        );
+        let (mut near, peer) = sending(&[b"PROXY UNKNOWN\r\n"])?;
+        assert_eq!(
+            read_header(&mut near, peer),
+            Ok((Caller::Client(peer), Vec::new()))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn no_header_is_refused_with_the_reason() -> std::io::Result<()> {
+        let (mut near, peer) = sending(&[b"Ada\r\n"])?;
+        let why = read_header(&mut near, peer).unwrap_err();
+        assert_eq!(why, "not a PROXY protocol header");
+        let (mut near, peer) = sending(&[b"PROXY TCP4 1.2.3.4"])?;
+        let started = std::time::Instant::now();
+        let why = read_header(&mut near, peer).unwrap_err();
+        assert!(started.elapsed() >= HEADER_WAIT, "{:?}", started.elapsed());
+        assert_eq!(why, "no whole PROXY header within 3s");
+        Ok(())
     }
 }

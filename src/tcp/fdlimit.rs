@@ -104,12 +104,6 @@ fn soft_open_files(limits: &str) -> Option<usize> {
         .ok()
 }
 
-/// Returns true when `err` says the process or the system is out of descriptors (EMFILE or
-/// ENFILE, 24 and 23 on Linux, macOS and the BSDs alike). Windows sockets have no such limit.
-pub(crate) fn is_out_of_descriptors(err: &io::Error) -> bool {
-    cfg!(unix) && matches!(err.raw_os_error(), Some(23 | 24))
-}
-
 /// One descriptor held in reserve for accepting a connection when the process has none left.
 #[derive(Debug)]
 pub(crate) struct Spare(Option<File>);
@@ -209,15 +203,6 @@ Max locked memory         8388608              8388608              bytes
                 }
             }
         }
-    }
-
-    #[test]
-    fn only_emfile_and_enfile_mean_out_of_descriptors() {
-        let emfile = io::Error::from_raw_os_error(24);
-        assert_eq!(is_out_of_descriptors(&emfile), cfg!(unix));
-        assert!(!is_out_of_descriptors(
-            &io::ErrorKind::ConnectionAborted.into()
-        ));
     }
 
     #[test]
