@@ -4,7 +4,6 @@
 //! refusal on Unix and a reset on Windows.
 
 use std::io::{self, ErrorKind};
-use std::thread;
 use std::time::{Duration, Instant};
 
 /// Returns true for the error a socket's read or write timeout gives.
@@ -84,11 +83,6 @@ impl Deadline {
                 result => return result,
             }
         }
-    }
-
-    /// Sleeps until the deadline; for no deadline, for good.
-    pub(crate) fn sleep(self) {
-        thread::sleep(self.left().unwrap_or(Duration::MAX));
     }
 }
 

@@ -32,7 +32,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    cli::exit_code(Program::TcpClient, run(cli::parse(Program::TcpClient)))
+    cli::exit_code(Program::TCP_CLIENT, run(cli::parse(Program::TCP_CLIENT)))
 }
 
 fn run(args: Args) -> anyhow::Result<()> {

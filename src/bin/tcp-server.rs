@@ -35,7 +35,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    cli::exit_code(Program::TcpServer, run(cli::parse(Program::TcpServer)))
+    cli::exit_code(Program::TCP_SERVER, run(cli::parse(Program::TCP_SERVER)))
 }
 
 fn run(args: Args) -> anyhow::Result<()> {

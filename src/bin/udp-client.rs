@@ -30,7 +30,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    cli::exit_code(Program::UdpClient, run(cli::parse(Program::UdpClient)))
+    cli::exit_code(Program::UDP_CLIENT, run(cli::parse(Program::UDP_CLIENT)))
 }
 
 fn run(args: Args) -> anyhow::Result<()> {

@@ -20,7 +20,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    cli::exit_code(Program::UdpServer, run(cli::parse(Program::UdpServer)))
+    cli::exit_code(Program::UDP_SERVER, run(cli::parse(Program::UDP_SERVER)))
 }
 
 fn run(args: Args) -> anyhow::Result<()> {

@@ -31,76 +31,71 @@ const HOST: &str = "127.0.0.1";
 /// The check a client makes of a name before sending it.
 type NameCheck = fn(&[u8]) -> Result<(), String>;
 
-/// One of the four programs: what its `--host` and `--port` mean and default to, and which names
-/// it can send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Program {
-    /// `tcp-server`
-    TcpServer,
-    /// `tcp-client`
-    TcpClient,
-    /// `udp-server`
-    UdpServer,
-    /// `udp-client`
-    UdpClient,
+/// One of the four programs: its name, its protocol's port, what it does with `--host`, and
+/// which names it can send.
+#[derive(Debug, Clone, Copy)]
+pub struct Program {
+    /// The program's name, as its messages begin.
+    pub name: &'static str,
+    /// The tutorial's port for the program's protocol.
+    port: &'static str,
+    /// What a client does to its server, and so what a server lets other machines do.
+    verb: &'static str,
+    /// The check a name given as an argument must pass: a client's own; none for a server.
+    check: Option<NameCheck>,
 }
 
 impl Program {
-    /// The program's name, as its messages begin.
-    pub fn name(self) -> &'static str {
-        match self {
-            Program::TcpServer => "tcp-server",
-            Program::TcpClient => "tcp-client",
-            Program::UdpServer => "udp-server",
-            Program::UdpClient => "udp-client",
+    /// `tcp-server`
+    pub const TCP_SERVER: Program = Program::new("tcp-server", "9999", "connect", None);
+    /// `tcp-client`
+    pub const TCP_CLIENT: Program =
+        Program::new("tcp-client", "9999", "connect", Some(TcpClient::check_name));
+    /// `udp-server`
+    pub const UDP_SERVER: Program = Program::new("udp-server", "8888", "send", None);
+    /// `udp-client`
+    pub const UDP_CLIENT: Program =
+        Program::new("udp-client", "8888", "send", Some(UdpClient::check_name));
+
+    const fn new(
+        name: &'static str,
+        port: &'static str,
+        verb: &'static str,
+        check: Option<NameCheck>,
+    ) -> Self {
+        Program {
+            name,
+            port,
+            verb,
+            check,
         }
     }
 
-    /// The tutorial's port for the program's protocol.
-    fn default_port(self) -> &'static str {
-        match self {
-            Program::TcpServer | Program::TcpClient => "9999",
-            Program::UdpServer | Program::UdpClient => "8888",
-        }
-    }
-
-    fn host_help(self) -> &'static str {
-        match self {
-            Program::TcpServer | Program::UdpServer => {
-                "Address to listen on: IPv4, IPv6 (::1) or a host name"
-            }
-            Program::TcpClient => "Server to connect to: IPv4, IPv6 (::1) or a host name",
-            Program::UdpClient => "Server to send to: IPv4, IPv6 (::1) or a host name",
-        }
-    }
-
-    fn port_help(self) -> &'static str {
-        match self {
-            Program::TcpServer | Program::UdpServer => "Port to listen on; 0 takes any free port",
-            Program::TcpClient | Program::UdpClient => "Server port",
+    /// What `--host` and `--port` mean to the program.
+    fn helps(self) -> (String, &'static str) {
+        let what = "IPv4, IPv6 (::1) or a host name";
+        match self.check {
+            None => (
+                format!("Address to listen on: {what}"),
+                "Port to listen on; 0 takes any free port",
+            ),
+            Some(_) => (format!("Server to {} to: {what}", self.verb), "Server port"),
         }
     }
 
     /// What `--help` ends with: examples, then the exit codes.
     fn after_help(self) -> String {
-        let (name, port) = (self.name(), self.default_port());
-        match self {
-            Program::TcpServer | Program::UdpServer => {
-                let verb = if self == Program::TcpServer {
-                    "connect"
-                } else {
-                    "send"
-                };
-                format!(
-                    "Examples:\n  \
-                     {name}                    listen on 127.0.0.1:{port}, as the tutorial's server\n  \
-                     {name} --host 0.0.0.0     let other machines {verb} too (:: for IPv6 as well)\n\n\
-                     Stop it with Ctrl+C.\n\
-                     Exit codes: 1 it cannot serve (one line on stderr, such as a port in use), 2 \
-                     a usage error."
-                )
-            }
-            Program::TcpClient | Program::UdpClient => format!(
+        let (name, port, verb) = (self.name, self.port, self.verb);
+        match self.check {
+            None => format!(
+                "Examples:\n  \
+                 {name}                    listen on 127.0.0.1:{port}, as the tutorial's server\n  \
+                 {name} --host 0.0.0.0     let other machines {verb} too (:: for IPv6 as well)\n\n\
+                 Stop it with Ctrl+C.\n\
+                 Exit codes: 1 it cannot serve (one line on stderr, such as a port in use), 2 \
+                 a usage error."
+            ),
+            Some(_) => format!(
                 // `blank` indents a description on a line of its own to the column of the others.
                 "Examples:\n  \
                  {name}                           greet the tutorial's names at 127.0.0.1:{port}\n  \
@@ -116,15 +111,6 @@ impl Program {
             ),
         }
     }
-
-    /// The check a name given as an argument must pass: the client's own.
-    fn check_name(self) -> Option<NameCheck> {
-        match self {
-            Program::TcpClient => Some(TcpClient::check_name),
-            Program::UdpClient => Some(UdpClient::check_name),
-            Program::TcpServer | Program::UdpServer => None,
-        }
-    }
 }
 
 /// Parses the command line of `program` into its arguments `A`, which flatten an [`Endpoint`]
@@ -133,23 +119,22 @@ impl Program {
 /// It ends the program with clap's usage error (exit 2) for a bad argument, a name the client
 /// refuses among them.
 pub fn parse<A: Parser>(program: Program) -> A {
+    let (host, port) = program.helps();
     let mut command = A::command()
         .after_help(program.after_help())
-        .mut_arg("host", |host| host.help(program.host_help()))
-        .mut_arg("port", |port| {
-            port.help(program.port_help())
-                .required(false)
-                .default_value(program.default_port())
+        .mut_arg("host", |arg| arg.help(host))
+        .mut_arg("port", |arg| {
+            arg.help(port).required(false).default_value(program.port)
         });
     let matches = command.get_matches_mut();
-    if let Some(check) = program.check_name() {
+    if let Some(check) = program.check {
         let given = habit::Given {
             host: typed::<String>(&matches, "host").map(String::as_str),
             port: typed::<u16>(&matches, "port").copied(),
         };
         let names = || matches.get_many::<OsString>("names").into_iter().flatten();
         let texts = names().filter_map(|name| name.to_str());
-        if let Some(msg) = habit::misplaced(program.name(), texts, given) {
+        if let Some(msg) = habit::misplaced(program.name, texts, given) {
             command.error(ErrorKind::InvalidValue, msg).exit();
         }
         for name in names() {
@@ -177,7 +162,7 @@ pub fn exit_code(program: Program, result: Result<(), impl Display>) -> ExitCode
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let stderr = Log::stderr();
-            stderr.line(format_args!("{}: {err:#}", program.name()));
+            stderr.line(format_args!("{}: {err:#}", program.name));
             // The process ends next: the line must be out first.
             stderr.flush();
             ExitCode::FAILURE
@@ -210,12 +195,12 @@ mod tests {
     #[test]
     fn the_default_ports_are_the_tutorials() {
         for (program, port) in [
-            (Program::TcpServer, 9999),
-            (Program::TcpClient, 9999),
-            (Program::UdpServer, 8888),
-            (Program::UdpClient, 8888),
+            (Program::TCP_SERVER, 9999),
+            (Program::TCP_CLIENT, 9999),
+            (Program::UDP_SERVER, 8888),
+            (Program::UDP_CLIENT, 8888),
         ] {
-            assert_eq!(program.default_port().parse::<u16>(), Ok(port));
+            assert_eq!(program.port.parse::<u16>(), Ok(port));
         }
     }
 

@@ -1,7 +1,7 @@
 //! Names to greet, from the arguments or from standard input, and names shown in messages.
 
 use std::ffi::OsString;
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read};
 
 /// Shows a name in a message as `'Ada'`: lossy UTF-8, cut short after 60 characters with its
 /// length said, so a long name never floods a terminal.
@@ -14,53 +14,7 @@ pub fn shown_name(name: &[u8]) -> String {
     }
 }
 
-/// Returns the names in `input`, one per line: a trailing `\r` is dropped and empty lines are
-/// skipped. Lines are read as they come, so a person can type them at a terminal.
-///
-/// A line longer than `longest` bytes (without its ending) is an `InvalidData` error, found
-/// after reading at most `longest + 2` bytes of it, so endless input costs bounded memory.
-fn names(mut input: impl BufRead, longest: usize) -> impl Iterator<Item = io::Result<Vec<u8>>> {
-    let mut done = false;
-    std::iter::from_fn(move || {
-        while !done {
-            let mut line = Vec::new();
-            let limit = longest.saturating_add(2) as u64;
-            match io::Read::take(&mut input, limit).read_until(b'\n', &mut line) {
-                Ok(0) => done = true,
-                Ok(_) => {
-                    let ended = line.last() == Some(&b'\n');
-                    if ended {
-                        line.pop();
-                        if line.last() == Some(&b'\r') {
-                            line.pop();
-                        }
-                    }
-                    if line.len() > longest || (!ended && line.len() as u64 == limit) {
-                        done = true;
-                        return Some(Err(io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            format!(
-                                "a line is longer than {longest} bytes, the longest name the \
-                                 server can answer"
-                            ),
-                        )));
-                    }
-                    if !line.is_empty() {
-                        return Some(Ok(line));
-                    }
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => {
-                    done = true;
-                    return Some(Err(err));
-                }
-            }
-        }
-        None
-    })
-}
-
-/// Calls `greet` with each name in turn, from standard input (as `names` reads it, up to
+/// Calls `greet` with each name in turn, from standard input (as [`next_name`] reads it, up to
 /// `longest` bytes a name) when `from_stdin` is set, else from `args`, until `greet` returns
 /// false or fails.
 ///
@@ -73,52 +27,96 @@ pub fn for_each_name<E: From<io::Error>>(
     args: &[OsString],
     mut greet: impl FnMut(&[u8]) -> Result<bool, E>,
 ) -> Result<(), E> {
-    if from_stdin {
-        for name in names(io::stdin().lock(), longest) {
-            let name = name.map_err(|err| {
-                io::Error::new(err.kind(), format!("failed to read stdin: {err}"))
-            })?;
-            if !greet(&name)? {
-                break;
-            }
-        }
-    } else {
+    if !from_stdin {
         for name in args {
             if !greet(name.as_encoded_bytes())? {
                 break;
             }
         }
+        return Ok(());
+    }
+    let (mut stdin, mut name) = (io::stdin().lock(), Vec::new());
+    let failed =
+        |err: io::Error| io::Error::new(err.kind(), format!("failed to read stdin: {err}"));
+    while next_name(&mut stdin, longest, &mut name).map_err(failed)? {
+        if !greet(&name)? {
+            break;
+        }
     }
     Ok(())
+}
+
+/// Reads the next name from `input` into `name`, one per line: a trailing `\r` is dropped and
+/// empty lines are skipped; false at the end of the input. Lines are read as they come, so a
+/// person can type them at a terminal.
+///
+/// # Errors
+///
+/// `InvalidData` for a line longer than `longest` bytes (without its ending), found after
+/// reading at most `longest + 2` bytes of it, so endless input costs bounded memory; a failure
+/// to read.
+fn next_name(input: &mut impl BufRead, longest: usize, name: &mut Vec<u8>) -> io::Result<bool> {
+    let limit = longest.saturating_add(2) as u64;
+    loop {
+        name.clear();
+        if Read::take(&mut *input, limit).read_until(b'\n', name)? == 0 {
+            return Ok(false);
+        }
+        let ended = name.ends_with(b"\n");
+        if ended {
+            name.pop();
+            if name.ends_with(b"\r") {
+                name.pop();
+            }
+        }
+        if name.len() > longest || (!ended && name.len() as u64 == limit) {
+            let msg = format!(
+                "a line is longer than {longest} bytes, the longest name the server can answer"
+            );
+            return Err(io::Error::new(io::ErrorKind::InvalidData, msg));
+        }
+        if !name.is_empty() {
+            return Ok(true);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The names in `input`, up to the first error.
+    fn names(mut input: &[u8], longest: usize) -> (Vec<Vec<u8>>, Option<io::Error>) {
+        let (mut names, mut name) = (Vec::new(), Vec::new());
+        loop {
+            match next_name(&mut input, longest, &mut name) {
+                Ok(true) => names.push(name.clone()),
+                Ok(false) => return (names, None),
+                Err(err) => return (names, Some(err)),
+            }
+        }
+    }
+
     #[test]
     fn names_drop_cr_and_skip_blank_lines() {
-        let input = &b"Ada\r\n\nZo\xc3\xab\n\r\nlast"[..];
-        let names: Vec<Vec<u8>> = names(input, 10).collect::<io::Result<_>>().unwrap();
+        let (names, err) = names(b"Ada\r\n\nZo\xc3\xab\n\r\nlast", 10);
         assert_eq!(names, [&b"Ada"[..], "Zoë".as_bytes(), b"last"]);
+        assert!(err.is_none());
     }
 
     #[test]
     fn names_stop_at_a_line_longer_than_the_longest() {
-        let input = &b"1234\r\n12345\n123456\nnever\n"[..];
-        let mut names = names(input, 5);
-        assert_eq!(names.next().unwrap().unwrap(), b"1234");
-        assert_eq!(names.next().unwrap().unwrap(), b"12345");
-        let err = names.next().unwrap().unwrap_err();
+        let (names, err) = names(b"1234\r\n12345\n123456\nnever\n", 5);
+        assert_eq!(names, [&b"1234"[..], b"12345"]);
+        let err = err.expect("the long line is refused");
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         assert!(err.to_string().contains("longer than 5 bytes"), "{err}");
-        assert!(names.next().is_none());
     }
 
     #[test]
     fn endless_input_is_read_only_up_to_the_limit() {
         let mut endless = io::BufReader::new(io::repeat(b'a'));
-        let err = names(&mut endless, 1000).next().unwrap().unwrap_err();
+        let err = next_name(&mut endless, 1000, &mut Vec::new()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     }
 

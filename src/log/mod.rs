@@ -47,37 +47,32 @@ pub struct Log {
 
 impl fmt::Debug for Log {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.inner.is_some() {
-            "Log"
-        } else {
-            "Log(quiet)"
-        })
+        let quiet = self.inner.is_none();
+        f.debug_struct("Log")
+            .field("quiet", &quiet)
+            .finish_non_exhaustive()
     }
 }
 
 /// What goes through the queue: a line with its newline, or a wish to know when every line
-/// before it is written.
+/// before it is written (and the count of those dropped reported).
 enum Entry {
     Line(Vec<u8>),
     Flush(Sender<()>),
 }
 
-/// Where the count of dropped or lost lines is reported.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Notice {
-    /// On stderr, for stdout: the original's console lines stay as they were.
-    Stderr,
-    /// In the stream itself, where the gap is.
-    Inline,
+/// What the handles and the writer count together: bytes of lines queued and not yet written,
+/// and lines dropped because the queue held a MiB already, not yet reported.
+#[derive(Default)]
+struct Counts {
+    pending: AtomicUsize,
+    dropped: AtomicU64,
 }
 
 /// The writing end of the queue, shared by every handle of one log.
 struct Inner {
     queue: Sender<Entry>,
-    /// Bytes of lines queued and not yet written, or being written.
-    pending: Arc<AtomicUsize>,
-    /// Lines dropped because the queue was full, not yet reported.
-    dropped: Arc<AtomicU64>,
+    counts: Arc<Counts>,
     started: Once,
     /// The writer, until the first line starts its thread: a log that is made but not yet
     /// written to costs no thread (a server's descriptor table grows fastest while the process
@@ -88,10 +83,11 @@ struct Inner {
 /// The writer thread's side: the queue's reading end and the stream.
 struct Writer {
     queue: Receiver<Entry>,
-    pending: Arc<AtomicUsize>,
-    dropped: Arc<AtomicU64>,
+    counts: Arc<Counts>,
     output: Output,
-    notice: Notice,
+    /// Whether the count of dropped or lost lines goes to stderr (for stdout, whose lines stay
+    /// the original's) rather than into the stream itself, where the gap is.
+    notices_on_stderr: bool,
 }
 
 impl Log {
@@ -102,7 +98,7 @@ impl Log {
 
     /// Returns a log to standard output.
     pub fn stdout() -> Self {
-        Self::new(Box::new(io::stdout()), Notice::Stderr)
+        Self::new(Box::new(io::stdout()), true)
     }
 
     /// Returns the log to standard error that servers report on; every call shares one queue
@@ -110,29 +106,28 @@ impl Log {
     pub fn stderr() -> Self {
         static STDERR: OnceLock<Log> = OnceLock::new();
         STDERR
-            .get_or_init(|| Self::new(Box::new(io::stderr()), Notice::Inline))
+            .get_or_init(|| Self::new(Box::new(io::stderr()), false))
             .clone()
     }
 
     /// Returns a log to `sink`, which reports its own dropped lines inline.
     pub fn to_writer(sink: impl Write + Send + 'static) -> Self {
-        Self::new(Box::new(sink), Notice::Inline)
+        Self::new(Box::new(sink), false)
     }
 
-    fn new(sink: Box<dyn Write + Send>, notice: Notice) -> Self {
+    fn new(sink: Box<dyn Write + Send>, notices_on_stderr: bool) -> Self {
         let (queue, entries) = mpsc::channel();
-        let (pending, dropped) = (Arc::default(), Arc::default());
+        let counts = Arc::<Counts>::default();
+        let output = Output::new(sink);
         let writer = Writer {
             queue: entries,
-            pending: Arc::clone(&pending),
-            dropped: Arc::clone(&dropped),
-            output: Output::new(sink),
-            notice,
+            counts: Arc::clone(&counts),
+            output,
+            notices_on_stderr,
         };
         let inner = Inner {
             queue,
-            pending,
-            dropped,
+            counts,
             started: Once::new(),
             unstarted: Mutex::new(Some(writer)),
         };
@@ -144,18 +139,18 @@ impl Log {
     /// Writes one line; `line` carries no newline of its own.
     ///
     /// It never waits for the stream: the line is queued for the writer thread, or dropped and
-    /// counted when the queue is full. Output errors (a closed pipe, a full disk) are ignored:
-    /// a server does not stop serving because nobody reads its log.
+    /// counted when the queue holds a MiB already. Output errors (a closed pipe, a full disk)
+    /// are ignored: a server does not stop serving because nobody reads its log.
     pub fn line(&self, line: fmt::Arguments<'_>) {
         let Some(inner) = &self.inner else { return };
         let mut bytes = Vec::with_capacity(64);
         // Writing into a Vec cannot fail.
         let _ = bytes.write_fmt(line);
         bytes.push(b'\n');
-        let len = bytes.len();
-        if inner.pending.fetch_add(len, Ordering::Relaxed) + len > MAX_PENDING {
-            inner.pending.fetch_sub(len, Ordering::Relaxed);
-            inner.dropped.fetch_add(1, Ordering::Relaxed);
+        let (len, counts) = (bytes.len(), &inner.counts);
+        if counts.pending.fetch_add(len, Ordering::Relaxed) + len > MAX_PENDING {
+            counts.pending.fetch_sub(len, Ordering::Relaxed);
+            counts.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
         inner.start();
@@ -193,11 +188,8 @@ impl Inner {
     }
 
     fn flush(&self) {
-        if !self.started.is_completed() {
-            return;
-        }
         let (done, written) = mpsc::channel();
-        if self.queue.send(Entry::Flush(done)).is_ok() {
+        if self.started.is_completed() && self.queue.send(Entry::Flush(done)).is_ok() {
             let _ = written.recv_timeout(FLUSH_LIMIT);
         }
     }
@@ -218,30 +210,25 @@ impl Writer {
         let mut notices = RateLimited::default();
         loop {
             // With something to report, the writer wakes for it in time even if no line comes.
-            let received = match unreported.is_empty() {
-                true => self
-                    .queue
-                    .recv()
-                    .map_err(|_| RecvTimeoutError::Disconnected),
-                false => self.queue.recv_timeout(notices.wait()),
+            let wait = match unreported.is_empty() {
+                true => Duration::MAX,
+                false => notices.wait(),
             };
-            let first = match received {
+            let first = match self.queue.recv_timeout(wait) {
                 Ok(entry) => Some(entry),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => break,
             };
-            unreported.dropped(self.dropped.swap(0, Ordering::Relaxed));
             // A notice in the stream itself goes just before the lines that follow the gap;
             // one on stderr at most once a second.
-            let now = first.is_some() && self.notice == Notice::Inline;
+            let now = first.is_some() && !self.notices_on_stderr;
             self.report(&mut unreported, now || notices.ready());
-            let Some(first) = first else { continue };
             let mut flushed = Vec::new();
-            for entry in std::iter::once(first).chain(self.queue.try_iter()) {
+            for entry in first.into_iter().chain(self.queue.try_iter()) {
                 match entry {
                     Entry::Line(line) => {
                         self.output.push(&line);
-                        self.pending.fetch_sub(line.len(), Ordering::Relaxed);
+                        self.counts.pending.fetch_sub(line.len(), Ordering::Relaxed);
                     }
                     Entry::Flush(done) => flushed.push(done),
                 }
@@ -251,12 +238,10 @@ impl Writer {
             }
             // Whoever waits for the lines so far waits for the count of those dropped too.
             if !flushed.is_empty() {
-                unreported.dropped(self.dropped.swap(0, Ordering::Relaxed));
                 self.report(&mut unreported, true);
             }
-            for done in flushed {
-                let _ = done.send(());
-            }
+            // Dropping each wish's sender answers it.
+            drop(flushed);
             // Gather for a millisecond before looking again. A busy server's lines then cost a
             // small copy each, and one write and one wake-up of this thread a millisecond
             // between them all; waking the writer for every line (or line or two) cost up to
@@ -264,29 +249,26 @@ impl Writer {
             // waits: it finds the writer waiting in `recv`, and wakes it.
             thread::sleep(GATHER);
         }
-        unreported.dropped(self.dropped.swap(0, Ordering::Relaxed));
         self.report(&mut unreported, true);
     }
 
     /// Says what was dropped or lost, if `now`: in the stream itself, kept for another try if
     /// the stream does not take it; or, for standard output, on stderr.
     fn report(&mut self, unreported: &mut Unreported, now: bool) {
+        unreported.dropped(self.counts.dropped.swap(0, Ordering::Relaxed));
         if unreported.is_empty() || !now {
             return;
         }
-        match self.notice {
-            Notice::Inline => {
-                self.output.push(unreported.notice(false).as_bytes());
-                if self.output.finish().is_none() {
-                    *unreported = Unreported::default();
-                }
-            }
-            Notice::Stderr => {
-                let notice = unreported.notice(true);
-                Log::stderr().line(format_args!("{}", notice.trim_end()));
-                *unreported = Unreported::default();
+        let notice = unreported.notice(self.notices_on_stderr);
+        if self.notices_on_stderr {
+            Log::stderr().line(format_args!("{}", notice.trim_end()));
+        } else {
+            self.output.push(notice.as_bytes());
+            if self.output.finish().is_some() {
+                return;
             }
         }
+        *unreported = Unreported::default();
     }
 }
 

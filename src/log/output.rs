@@ -137,12 +137,12 @@ fn count_lines(bytes: &[u8]) -> u64 {
     bytes.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
-/// Lines a log dropped (its buffer was full) or lost (a write failed), not reported yet.
+/// Lines a log dropped (its queue was full) or lost (a write failed), not reported yet.
 #[derive(Debug, Default)]
 pub(super) struct Unreported {
     dropped: u64,
     lost: u64,
-    why: Option<String>,
+    why: String,
 }
 
 impl Unreported {
@@ -152,7 +152,7 @@ impl Unreported {
 
     pub(super) fn lost(&mut self, lost: Lost) {
         self.lost += lost.lines;
-        self.why = Some(lost.error.to_string());
+        self.why = lost.error.to_string();
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -161,23 +161,20 @@ impl Unreported {
 
     /// The lines that report it all, for standard output's log (reported on stderr) or for a
     /// log that reports in its own stream; empty when there is nothing to report.
-    pub(super) fn notice(&self, on_stderr_for_stdout: bool) -> String {
-        let (log, stream) = match on_stderr_for_stdout {
+    pub(super) fn notice(&self, for_stdout: bool) -> String {
+        let (log, stream) = match for_stdout {
             true => ("log ", "standard output"),
             false => ("", "this output"),
         };
-        let lines = |n: u64| if n == 1 { "line" } else { "lines" };
+        let count = |n: u64| format!("{n} {log}line{}", if n == 1 { "" } else { "s" });
         let mut notice = String::new();
         if self.dropped > 0 {
-            let (n, lines) = (self.dropped, lines(self.dropped));
-            notice.push_str(&format!(
-                "{n} {log}{lines} dropped: {stream} is not keeping up\n"
-            ));
+            let count = count(self.dropped);
+            notice += &format!("{count} dropped: {stream} is not keeping up\n");
         }
         if self.lost > 0 {
-            let (n, lines) = (self.lost, lines(self.lost));
-            let why = self.why.as_deref().unwrap_or("");
-            notice.push_str(&format!("{n} {log}{lines} lost: {stream} failed: {why}\n"));
+            let (count, why) = (count(self.lost), &self.why);
+            notice += &format!("{count} lost: {stream} failed: {why}\n");
         }
         notice
     }

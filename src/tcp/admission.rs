@@ -3,13 +3,15 @@
 //! that answers a client when none is left, the lingering close of a turned-away connection, and
 //! the rate-limited reports of everything it refuses. The accept loop calls it once per accept.
 
+use std::fs::File;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use super::fdlimit::{Budget, Spare};
+use super::connection::Settings;
+use super::fdlimit::{self, Budget};
 use super::linger::close_draining;
 use crate::log::Log;
 use crate::protocol::BUSY;
@@ -67,10 +69,11 @@ pub(crate) struct Admission {
     budget: Budget,
     live: Arc<AtomicUsize>,
     lingering: Arc<AtomicUsize>,
-    spare: Spare,
+    /// One descriptor held in reserve, for a connection that comes when none is left.
+    spare: Option<File>,
     /// Whether a turned-away connection is told so. Behind a balancer it is not: nothing may
-    /// be sent before the PROXY header has come, and what the connection sent is drained
-    /// unread (see [`Admission::behind_balancer`]).
+    /// be sent before the PROXY header has come, which a server full up does not wait for, and
+    /// what the connection sent is drained unread (a lingering close still, so no reset).
     says_busy: bool,
     turned_away: RateLimited,
     failures: Failures,
@@ -78,9 +81,10 @@ pub(crate) struct Admission {
 }
 
 impl Admission {
-    /// Starts the policy within `budget`; when it holds fewer connections than `wanted` for
-    /// lack of descriptors, says so on `reports`.
-    pub(crate) fn start(budget: Budget, wanted: usize, reports: Log) -> Self {
+    /// Starts the policy within `budget` for the server's `settings`; when it holds fewer
+    /// connections than `wanted` for lack of descriptors, says so on the reports log.
+    pub(crate) fn start(budget: Budget, wanted: usize, settings: &Settings) -> Self {
+        let reports = settings.reports.clone();
         if let Some(limit) = budget.lowered_by {
             let max = budget.connections;
             let plural = if max == 1 { "" } else { "s" };
@@ -93,21 +97,12 @@ impl Admission {
             budget,
             live: Arc::default(),
             lingering: Arc::default(),
-            spare: Spare::new(),
-            says_busy: true,
+            spare: fdlimit::spare(),
+            says_busy: !settings.proxy_protocol,
             turned_away: RateLimited::default(),
             failures: Failures::default(),
             reports,
         }
-    }
-
-    /// Behind a balancer (`--proxy-protocol`), turns connections away without the busy line, and
-    /// so without a word before the PROXY header, which a server full up does not wait for; the
-    /// close is still a lingering one, so it is no reset.
-    #[must_use]
-    pub(crate) fn behind_balancer(mut self, behind: bool) -> Self {
-        self.says_busy = !behind;
-        self
     }
 
     /// Decides on what `accept` on `listener` returned: a connection to serve, one turned away
@@ -139,11 +134,11 @@ impl Admission {
                     None => close_draining(stream, Duration::ZERO),
                 }
             }
-            Err(err) if is_out_of_descriptors(&err) && self.spare.is_held() => {
+            Err(err) if is_out_of_descriptors(&err) && self.spare.is_some() => {
                 self.answer_with_spare(listener, &err);
             }
             Err(err) => {
-                self.spare.refill();
+                self.spare = self.spare.take().or_else(fdlimit::spare);
                 self.failures
                     .failed(&self.reports, "accept a connection", &err);
             }
@@ -154,14 +149,15 @@ impl Admission {
     /// Out of descriptors, the connection waiting in the kernel's queue is still answered: with
     /// the spare descriptor, accepted, told busy, closed; then the spare is taken back.
     fn answer_with_spare(&mut self, listener: &TcpListener, err: &io::Error) {
-        if let Ok((stream, peer)) = self.spare.accept(listener) {
+        self.spare = None;
+        if let Ok((stream, peer)) = listener.accept() {
             // The spare is needed back at once, so the accept loop drains this client itself,
             // for a moment: long enough for a name sent right after connecting to arrive, so
             // that closing does not reset the connection and lose the busy line.
             close_draining(self.tell_busy(stream), SPARE_LINGER);
             self.report_turned_away(peer, format_args!("out of file descriptors ({err})"));
         }
-        self.spare.refill();
+        self.spare = fdlimit::spare();
     }
 
     /// Tells a connection it is turned away, unless it is behind a balancer, without waiting:
@@ -190,13 +186,28 @@ mod tests {
 
     const TIMEOUT: Duration = Duration::from_secs(5);
 
-    /// A listener with a policy for `max` connections whose reports arrive on the receiver.
-    fn policy(max: usize) -> io::Result<(TcpListener, Admission, mpsc::Receiver<Vec<u8>>)> {
+    /// A listener with a policy for `max` connections, behind a balancer or not, whose reports
+    /// arrive on the receiver.
+    fn policy_for(
+        max: usize,
+        proxy_protocol: bool,
+    ) -> io::Result<(TcpListener, Admission, mpsc::Receiver<Vec<u8>>)> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let (tx, rx) = mpsc::channel();
-        let budget = Budget::new(max, None, 0)?;
-        let admission = Admission::start(budget, max, Log::to_writer(Tap(tx)));
+        let settings = Settings {
+            delay: Duration::ZERO,
+            idle_timeout: None,
+            proxy_protocol,
+            log: Log::quiet(),
+            reports: Log::to_writer(Tap(tx)),
+            refusals: Default::default(),
+        };
+        let admission = Admission::start(Budget::new(max, None, 0)?, max, &settings);
         Ok((listener, admission, rx))
+    }
+
+    fn policy(max: usize) -> io::Result<(TcpListener, Admission, mpsc::Receiver<Vec<u8>>)> {
+        policy_for(max, false)
     }
 
     fn client(listener: &TcpListener) -> io::Result<TcpStream> {
@@ -267,8 +278,7 @@ mod tests {
     /// connection ends cleanly (no reset, though its header is unread) with not a byte sent.
     #[test]
     fn behind_a_balancer_a_connection_is_turned_away_without_a_word() -> io::Result<()> {
-        let (listener, admission, reports) = policy(1)?;
-        let mut admission = admission.behind_balancer(true);
+        let (listener, mut admission, reports) = policy_for(1, true)?;
         let _first = client(&listener)?;
         let _admitted = admission.admit(listener.accept(), &listener);
         let mut second = client(&listener)?;
@@ -303,7 +313,7 @@ mod tests {
         let peer = waiting.local_addr()?;
         let line = format!("{peer}: turned away, out of file descriptors ({shown})\n");
         assert_eq!(report(&reports), line);
-        assert!(admission.spare.is_held(), "the spare was not taken back");
+        assert!(admission.spare.is_some(), "the spare was not taken back");
         Ok(())
     }
 

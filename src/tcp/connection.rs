@@ -18,9 +18,10 @@ use crate::protocol::{self, GREETING_PREFIX, GREETING_SUFFIX, LINE_TOO_LONG, WEL
 use crate::report::RateLimited;
 use crate::socket::{is_hang_up, timed_out};
 
-/// What each connection's handler needs to know.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ConnectionConfig {
+/// What every connection's thread needs to know: the settings, where the lines go, and the
+/// reports of connections refused for their PROXY header, at most one a second.
+#[derive(Debug)]
+pub(crate) struct Settings {
     /// The pause before each reply, as the original's `time.sleep(1)`; zero for none.
     pub(crate) delay: Duration,
     /// How long the peer may send nothing, or take nothing we send, before the connection is
@@ -28,13 +29,6 @@ pub(crate) struct ConnectionConfig {
     pub(crate) idle_timeout: Option<Duration>,
     /// Whether every connection begins with a PROXY header from a load balancer.
     pub(crate) proxy_protocol: bool,
-}
-
-/// What every connection's thread shares: the settings, where the lines go, and the reports
-/// of connections refused for their PROXY header, at most one a second.
-#[derive(Debug)]
-pub(crate) struct Context {
-    pub(crate) config: ConnectionConfig,
     pub(crate) log: Log,
     pub(crate) reports: Log,
     pub(crate) refusals: Mutex<RateLimited>,
@@ -46,24 +40,24 @@ pub(crate) struct Context {
 /// connections (its health checks, several a second) leave no line, nor does their hang-up.
 /// The slot is given back as soon as the connection is closed, before the line that says so:
 /// whoever reads `closed` in the log may connect again at once and find the slot free.
-pub(crate) fn serve(admitted: Admitted, context: &Context) {
+pub(crate) fn serve(admitted: Admitted, settings: &Settings) {
     let Admitted {
         mut stream,
         peer,
         slot,
     } = admitted;
-    let (caller, first) = match context.config.proxy_protocol {
+    let (caller, first) = match settings.proxy_protocol {
         false => (Caller::Client(peer), Vec::new()),
         true => match read_header(&mut stream, peer) {
             Ok(found) => found,
-            Err(why) => return context.refused(peer, &why),
+            Err(why) => return settings.refused(peer, &why),
         },
     };
-    let (log, reports) = (&context.log, &context.reports);
+    let (log, reports) = (&settings.log, &settings.reports);
     if let Caller::Client(client) = caller {
         log.line(format_args!("Accept new connection from {client}..."));
     }
-    let result = handle_connection(stream, &first, &context.config);
+    let result = handle_connection(stream, &first, settings);
     drop(slot);
     match (result, caller) {
         (Ok(()), _) => {}
@@ -76,7 +70,7 @@ pub(crate) fn serve(admitted: Admitted, context: &Context) {
     }
 }
 
-impl Context {
+impl Settings {
     /// Reports a connection closed for its PROXY header, without a word to it.
     fn refused(&self, peer: SocketAddr, why: &str) {
         let mut refusals = self.refusals.lock().unwrap_or_else(|p| p.into_inner());
@@ -100,13 +94,13 @@ impl Context {
 // before and after it must not go a page deeper into the stack for it (an idle connection's
 // stack is 8 KiB resident, and a page more would be 4 KiB more per connection).
 #[inline(never)]
-fn handle_connection(stream: TcpStream, first: &[u8], config: &ConnectionConfig) -> io::Result<()> {
-    let limit = Dur(config.idle_timeout.unwrap_or_default());
+fn handle_connection(stream: TcpStream, first: &[u8], settings: &Settings) -> io::Result<()> {
+    let limit = Dur(settings.idle_timeout.unwrap_or_default());
     let idle = |err| timed_out(err, || format!("idle for {limit}, closed"));
-    configure(&stream, config)?;
+    configure(&stream, settings.idle_timeout)?;
     (&stream).write_all(WELCOME).map_err(idle)?; // sock.send(b'Welcome!')
     let mut input = first.chain(&stream);
-    let (mut framer, mut replies) = (Framer::default(), Replies::new(config.delay));
+    let (mut framer, mut replies) = (Framer::default(), Replies::new(settings.delay));
     let mut buf = [0; READ_SIZE];
     loop {
         // data = sock.recv(1024): in raw mode, one read of up to 1 KiB is one message.
@@ -117,25 +111,34 @@ fn handle_connection(stream: TcpStream, first: &[u8], config: &ConnectionConfig)
             .map_err(idle)?
         {
             Framed::More => {}
-            Framed::Exit | Framed::End => return Ok(()),
-            Framed::TooLong => {
-                // The rest of the line is still streaming in; closing on it unread would reset
-                // the connection, and the peer could lose the error line.
-                close_draining(stream, LINGER_TIME);
-                let too_long = format!("line longer than {MAX_LINE} bytes");
-                return Err(io::Error::new(ErrorKind::InvalidData, too_long));
-            }
+            end => return close(stream, end), // sock.close()
         }
     }
 }
 
+/// Closes a connection its conversation has ended: at once after the end of the stream or the
+/// exit word; with a lingering close after a line too long, whose rest is still streaming in
+/// (closing on it unread would reset the connection, and the peer could lose the error line).
+///
+/// # Errors
+///
+/// The line too long, of kind `InvalidData`.
+fn close(stream: TcpStream, end: Framed) -> io::Result<()> {
+    if end != Framed::TooLong {
+        return Ok(());
+    }
+    close_draining(stream, LINGER_TIME);
+    let too_long = format!("line longer than {MAX_LINE} bytes");
+    Err(io::Error::new(ErrorKind::InvalidData, too_long))
+}
+
 /// Sets the socket options a connection runs with: no Nagle delay, and the idle timeout on both
 /// directions.
-fn configure(stream: &TcpStream, config: &ConnectionConfig) -> io::Result<()> {
+fn configure(stream: &TcpStream, idle_timeout: Option<Duration>) -> io::Result<()> {
     // A reply is a single small write; without NODELAY it could wait ~40 ms for a delayed ACK.
     stream.set_nodelay(true)?;
-    stream.set_read_timeout(config.idle_timeout)?;
-    stream.set_write_timeout(config.idle_timeout)
+    stream.set_read_timeout(idle_timeout)?;
+    stream.set_write_timeout(idle_timeout)
 }
 
 /// Reads once into `buf`, again if a signal interrupted the read.

@@ -9,7 +9,6 @@
 
 use std::fs::File;
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
 
 /// Descriptors the server needs while it serves, besides its connections: the spare, and a
 /// connection accepted but not yet let in or turned away.
@@ -104,42 +103,12 @@ fn soft_open_files(limits: &str) -> Option<usize> {
         .ok()
 }
 
-/// One descriptor held in reserve for accepting a connection when the process has none left.
-#[derive(Debug)]
-pub(crate) struct Spare(Option<File>);
-
-impl Spare {
-    /// Takes a descriptor to hold in reserve, if one can be had.
-    pub(crate) fn new() -> Self {
-        let mut spare = Spare(None);
-        spare.refill();
-        spare
-    }
-
-    /// Takes a descriptor again if the reserve is empty; it stays empty while none is free.
-    pub(crate) fn refill(&mut self) {
-        if self.0.is_none() {
-            self.0 = File::open(NULL_DEVICE).ok();
-        }
-    }
-
-    /// Returns true while a descriptor is held in reserve.
-    pub(crate) fn is_held(&self) -> bool {
-        self.0.is_some()
-    }
-
-    /// Gives up the reserve descriptor so that `accept` can succeed once more; take it back
-    /// with [`Spare::refill`] once the accepted connection is closed.
-    pub(crate) fn accept(&mut self, listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
-        self.0 = None;
-        listener.accept()
-    }
+/// Takes a descriptor to hold in reserve, if one can be had: given up, it lets `accept` take one
+/// more connection when the process has no descriptor left. (Windows sockets have no such
+/// limit, and no `/dev/null`: there it is never held.)
+pub(crate) fn spare() -> Option<File> {
+    File::open("/dev/null").ok()
 }
-
-#[cfg(windows)]
-const NULL_DEVICE: &str = "NUL";
-#[cfg(not(windows))]
-const NULL_DEVICE: &str = "/dev/null";
 
 #[cfg(test)]
 mod tests {
@@ -203,18 +172,5 @@ Max locked memory         8388608              8388608              bytes
                 }
             }
         }
-    }
-
-    #[test]
-    fn the_spare_is_given_up_for_one_accept_and_taken_back() -> io::Result<()> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let _client = TcpStream::connect(listener.local_addr()?)?;
-        let mut spare = Spare::new();
-        assert!(spare.is_held());
-        assert!(spare.accept(&listener)?.1.ip().is_loopback());
-        assert!(!spare.is_held());
-        spare.refill();
-        assert!(spare.is_held());
-        Ok(())
     }
 }

@@ -3,7 +3,6 @@
 //! is pure: bytes in; a header, "need more", or why not, out. `read_header` reads a connection
 //! until it says it has one (`--proxy-protocol`); `header` builds one, for the client.
 
-use std::fmt;
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::str::FromStr;
@@ -62,14 +61,7 @@ pub(crate) enum Caller {
 }
 
 /// Why the first bytes of a connection are not a PROXY header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Invalid(&'static str);
-
-impl fmt::Display for Invalid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
+pub(crate) type Invalid = &'static str;
 
 /// Reads the PROXY header at the start of `stream`, whose peer is `peer` (the balancer):
 /// whom the connection is from, and the bytes that came after the header, the conversation's
@@ -102,7 +94,7 @@ pub(crate) fn read_header(
             }
             Err(err) => return Err(err.to_string()),
         }
-        if let Some(header) = parse(&got).map_err(|invalid| invalid.to_string())? {
+        if let Some(header) = parse(&got).map_err(str::to_string)? {
             let caller = match header.origin {
                 Origin::Client { source, .. } => Caller::Client(source),
                 Origin::Unnamed => Caller::Client(peer),
@@ -125,7 +117,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Option<Header>, Invalid> {
     } else if begins(bytes, V1_START) {
         v1(bytes)
     } else {
-        Err(Invalid("not a PROXY protocol header"))
+        Err("not a PROXY protocol header")
     }
 }
 
@@ -139,19 +131,19 @@ fn v1(bytes: &[u8]) -> Result<Option<Header>, Invalid> {
     let window = &bytes[..bytes.len().min(V1_LONGEST)];
     let Some(end) = window.iter().position(|&b| b == b'\n') else {
         if window.len() == V1_LONGEST {
-            return Err(Invalid("a version 1 header longer than 107 bytes"));
+            return Err("a version 1 header longer than 107 bytes");
         }
         // Only UNKNOWN may hold anything before its CRLF: elsewhere a CR that is not the
         // CRLF's is never valid, and shows already.
         let unknown = window[V1_START.len().min(window.len())..].starts_with(b"UNKNOWN ");
         if !unknown && window.windows(2).any(|w| w[0] == b'\r' && w[1] != b'\n') {
-            return Err(Invalid("a CR not followed by LF in a version 1 header"));
+            return Err("a CR not followed by LF in a version 1 header");
         }
         return Ok(None);
     };
     let line = window[..end]
         .strip_suffix(b"\r")
-        .ok_or(Invalid("a version 1 header ending in LF alone"))?;
+        .ok_or("a version 1 header ending in LF alone")?;
     let origin = v1_fields(&line[V1_START.len()..])?;
     Ok(Some(Header {
         len: end + 1,
@@ -165,19 +157,16 @@ fn v1_fields(line: &[u8]) -> Result<Origin, Invalid> {
     if line == b"UNKNOWN" || line.starts_with(b"UNKNOWN ") {
         return Ok(Origin::Unnamed);
     }
-    let line =
-        std::str::from_utf8(line).map_err(|_| Invalid("a version 1 header that is not text"))?;
+    let line = std::str::from_utf8(line).map_err(|_| "a version 1 header that is not text")?;
     let fields: Vec<&str> = line.split(' ').collect();
     let [protocol, source, destination, source_port, destination_port] = fields[..] else {
-        return Err(Invalid("a version 1 header without its five fields"));
+        return Err("a version 1 header without its five fields");
     };
     let (source, destination) = match protocol {
         "TCP4" => (ip::<Ipv4Addr>(source)?, ip::<Ipv4Addr>(destination)?),
         "TCP6" => (ipv6(source)?, ipv6(destination)?),
         _ => {
-            return Err(Invalid(
-                "a version 1 protocol other than TCP4, TCP6, UNKNOWN",
-            ));
+            return Err("a version 1 protocol other than TCP4, TCP6, UNKNOWN");
         }
     };
     Ok(Origin::Client {
@@ -190,7 +179,7 @@ fn v1_fields(line: &[u8]) -> Result<Origin, Invalid> {
 /// not with an IPv4 address at its end (`::ffff:192.0.2.1`), which a balancer sends as TCP4.
 fn ipv6(text: &str) -> Result<IpAddr, Invalid> {
     match text.contains('.') {
-        true => Err(Invalid("an IPv6 address written with an IPv4 one in it")),
+        true => Err("an IPv6 address written with an IPv4 one in it"),
         false => ip::<Ipv6Addr>(text),
     }
 }
@@ -199,28 +188,26 @@ fn ipv6(text: &str) -> Result<IpAddr, Invalid> {
 fn ip<A: FromStr + Into<IpAddr>>(text: &str) -> Result<IpAddr, Invalid> {
     text.parse::<A>()
         .map(Into::into)
-        .map_err(|_| Invalid("an address that is not one of its protocol's family"))
+        .map_err(|_| "an address that is not one of its protocol's family")
 }
 
 /// Reads a port: decimal, 0 to 65535, with no leading zero.
 fn port(text: &str) -> Result<u16, Invalid> {
     let digits = !text.is_empty() && text.len() <= 5 && text.bytes().all(|b| b.is_ascii_digit());
     if !digits || (text.len() > 1 && text.starts_with('0')) {
-        return Err(Invalid(
-            "a port that is not a decimal number without leading zeros",
-        ));
+        return Err("a port that is not a decimal number without leading zeros");
     }
-    text.parse().map_err(|_| Invalid("a port over 65535"))
+    text.parse().map_err(|_| "a port over 65535")
 }
 
 fn v2(bytes: &[u8]) -> Result<Option<Header>, Invalid> {
     // The version, the command and the family are each refused as soon as they come.
     let command = match bytes.get(12) {
         Some(byte) if byte >> 4 != 2 => {
-            return Err(Invalid("a version 2 signature with another version"));
+            return Err("a version 2 signature with another version");
         }
         Some(byte) if byte & 0x0f > 1 => {
-            return Err(Invalid("a version 2 command other than LOCAL and PROXY"));
+            return Err("a version 2 command other than LOCAL and PROXY");
         }
         Some(byte) => byte & 0x0f,
         None => return Ok(None),
@@ -252,9 +239,7 @@ fn v2(bytes: &[u8]) -> Result<Option<Header>, Invalid> {
 fn check_family(family: u8) -> Result<u8, Invalid> {
     match family {
         0x00 | 0x11 | 0x12 | 0x21 | 0x22 | 0x31 | 0x32 => Ok(family),
-        _ => Err(Invalid(
-            "a version 2 family or transport the spec does not define",
-        )),
+        _ => Err("a version 2 family or transport the spec does not define"),
     }
 }
 
@@ -268,9 +253,7 @@ fn v2_addresses(family: u8, block: &[u8]) -> Result<Origin, Invalid> {
         0x21 => addresses::<16>(block),
         _ => return Ok(Origin::Unnamed),
     };
-    let (origin, tlvs) = addresses.ok_or(Invalid(
-        "a version 2 address block shorter than its family's",
-    ))?;
+    let (origin, tlvs) = addresses.ok_or("a version 2 address block shorter than its family's")?;
     check_tlvs(tlvs)?;
     Ok(origin)
 }
@@ -296,10 +279,10 @@ fn check_tlvs(mut rest: &[u8]) -> Result<(), Invalid> {
     while !rest.is_empty() {
         let (&[_, high, low], value) = rest
             .split_first_chunk()
-            .ok_or(Invalid("a version 2 TLV cut short"))?;
+            .ok_or("a version 2 TLV cut short")?;
         rest = value
             .get(usize::from(u16::from_be_bytes([high, low]))..)
-            .ok_or(Invalid("a version 2 TLV longer than its header"))?;
+            .ok_or("a version 2 TLV longer than its header")?;
     }
     Ok(())
 }
@@ -316,38 +299,34 @@ pub enum ProxyHeader {
 }
 
 /// Builds the header that says a connection from `source` to `destination` is a client's, in
-/// `version` (version 1's `UNKNOWN` if the two are of different families, which no connection
+/// `version` (`UNKNOWN` or `UNSPEC` if the two are of different families, which no connection
 /// has).
 pub(crate) fn header(version: ProxyHeader, source: SocketAddr, destination: SocketAddr) -> Vec<u8> {
-    let (s, d) = (source.ip(), destination.ip());
-    let (sp, dp) = (source.port(), destination.port());
-    match (version, s, d) {
-        (ProxyHeader::V1, IpAddr::V4(_), IpAddr::V4(_)) => {
-            format!("PROXY TCP4 {s} {d} {sp} {dp}\r\n").into_bytes()
-        }
-        (ProxyHeader::V1, IpAddr::V6(_), IpAddr::V6(_)) => {
-            format!("PROXY TCP6 {s} {d} {sp} {dp}\r\n").into_bytes()
-        }
-        (ProxyHeader::V1, _, _) => b"PROXY UNKNOWN\r\n".to_vec(),
-        (ProxyHeader::V2, _, _) => {
-            let (family, addresses) = match (s, d) {
-                (IpAddr::V4(s), IpAddr::V4(d)) => (0x11, [&s.octets()[..], &d.octets()].concat()),
-                (IpAddr::V6(s), IpAddr::V6(d)) => (0x21, [&s.octets()[..], &d.octets()].concat()),
-                _ => (0x00, Vec::new()),
-            };
-            let ports = match family {
-                0x00 => Vec::new(),
-                _ => [sp.to_be_bytes(), dp.to_be_bytes()].concat(),
-            };
-            let len = (addresses.len() + ports.len()) as u16;
-            [
-                V2_SIGNATURE,
-                &[0x21, family][..],
-                &len.to_be_bytes(),
-                &addresses,
-                &ports,
+    let (s, d, sp, dp) = (
+        source.ip(),
+        destination.ip(),
+        source.port(),
+        destination.port(),
+    );
+    let (family, addresses) = match (s, d) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => (4, [&s.octets()[..], &d.octets()].concat()),
+        (IpAddr::V6(s), IpAddr::V6(d)) => (6, [&s.octets()[..], &d.octets()].concat()),
+        _ => (0, Vec::new()),
+    };
+    match (version, family) {
+        (ProxyHeader::V1, 0) => b"PROXY UNKNOWN\r\n".to_vec(),
+        (ProxyHeader::V1, _) => format!("PROXY TCP{family} {s} {d} {sp} {dp}\r\n").into_bytes(),
+        (ProxyHeader::V2, 0) => [V2_SIGNATURE, &[0x21, 0x00, 0, 0]].concat(),
+        (ProxyHeader::V2, _) => {
+            let block = [
+                addresses,
+                sp.to_be_bytes().to_vec(),
+                dp.to_be_bytes().to_vec(),
             ]
-            .concat()
+            .concat();
+            let family = if family == 4 { 0x11 } else { 0x21 };
+            let len = (block.len() as u16).to_be_bytes();
+            [V2_SIGNATURE, &[0x21, family], &len, &block].concat()
         }
     }
 }

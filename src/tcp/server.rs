@@ -4,12 +4,13 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use super::admission::{Admission, Job};
-use super::connection::{ConnectionConfig, Context, serve};
+use super::connection::{Settings, serve};
 use super::fdlimit::Budget;
 use super::linger::{LINGER_TIME, close_draining};
 use crate::addr::first_that_works;
@@ -26,10 +27,8 @@ const CONNECTION_STACK_SIZE: usize = 64 * 1024;
 pub struct TcpServer {
     listener: TcpListener,
     stop: StopHandle,
-    config: ConnectionConfig,
+    settings: Settings,
     max_connections: usize,
-    log: Log,
-    reports: Log,
     /// How the descriptors are shared out, once reckoned (and the table grown for them).
     budget: Option<Budget>,
 }
@@ -54,14 +53,15 @@ impl TcpServer {
         Ok(TcpServer {
             listener,
             stop,
-            config: ConnectionConfig {
+            settings: Settings {
                 delay: Duration::ZERO,
                 idle_timeout: Some(Self::DEFAULT_IDLE_TIMEOUT),
                 proxy_protocol: false,
+                log: Log::quiet(),
+                reports: Log::stderr(),
+                refusals: Mutex::default(),
             },
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
-            log: Log::quiet(),
-            reports: Log::stderr(),
             budget: None,
         })
     }
@@ -69,14 +69,14 @@ impl TcpServer {
     /// Sets the pause before each reply (the original's `time.sleep(1)` is `1s`).
     #[must_use]
     pub fn delay(mut self, delay: Duration) -> Self {
-        self.config.delay = delay;
+        self.settings.delay = delay;
         self
     }
 
     /// Sets how long a connection may stay idle; `None` for no limit.
     #[must_use]
     pub fn idle_timeout(mut self, idle_timeout: Option<Duration>) -> Self {
-        self.config.idle_timeout = idle_timeout;
+        self.settings.idle_timeout = idle_timeout;
         self
     }
 
@@ -88,7 +88,7 @@ impl TcpServer {
     /// address. The server never looks for a header unless told to.
     #[must_use]
     pub fn proxy_protocol(mut self, proxy_protocol: bool) -> Self {
-        self.config.proxy_protocol = proxy_protocol;
+        self.settings.proxy_protocol = proxy_protocol;
         self
     }
 
@@ -105,7 +105,7 @@ impl TcpServer {
     /// Sets where the per-connection lines (`Accept new connection from …`) go.
     #[must_use]
     pub fn log(mut self, log: Log) -> Self {
-        self.log = log;
+        self.settings.log = log;
         self
     }
 
@@ -113,7 +113,7 @@ impl TcpServer {
     /// the shared [`Log::stderr`] unless set.
     #[must_use]
     pub fn reports(mut self, reports: Log) -> Self {
-        self.reports = reports;
+        self.settings.reports = reports;
         self
     }
 
@@ -172,10 +172,9 @@ impl TcpServer {
     /// [`reserve_descriptors`](TcpServer::reserve_descriptors)), or no thread can be started.
     pub fn run(mut self) -> io::Result<()> {
         let budget = self.reckon()?;
-        let wanted = self.max_connections;
-        let mut admission = Admission::start(budget, wanted, self.reports.clone())
-            .behind_balancer(self.config.proxy_protocol);
-        let spawner = Spawner::start(self.config, self.log.clone(), self.reports.clone())?;
+        let settings = Arc::new(self.settings);
+        let mut admission = Admission::start(budget, self.max_connections, &settings);
+        let (handoff, spawner) = start_spawner(&settings)?;
         loop {
             let accepted = self.listener.accept(); // sock, addr = s.accept()
             if self.stop.is_stopped() {
@@ -184,14 +183,16 @@ impl TcpServer {
             let Some(job) = admission.admit(accepted, &self.listener) else {
                 continue;
             };
-            if spawner.hand_over(job).is_err() {
+            // threading.Thread(target=tcplink, args=(sock, addr)).start(), by the spawner
+            if handoff.send(job).is_err() {
                 break;
             }
         }
-        spawner.finish()?;
-        self.log.flush();
-        self.reports.flush();
-        Ok(())
+        drop(handoff);
+        let spawned = spawner.join();
+        settings.log.flush();
+        settings.reports.flush();
+        spawned.map_err(|_| io::Error::other("the connection spawner panicked"))
     }
 }
 
@@ -215,62 +216,35 @@ fn reserve_descriptors(listener: &TcpListener, connections: usize) {
     }
 }
 
-/// The thread that gives each admitted connection a thread of its own: the original's
-/// `threading.Thread(target=tcplink, args=(sock, addr)).start()`; and each turned-away one a
-/// short-lived thread for its lingering close.
+/// Starts the thread that gives each admitted connection a thread of its own, and each
+/// turned-away one a short-lived thread for its lingering close; returns where to hand them.
 ///
 /// Spawning a thread costs far more than accepting. Handing the spawn to this helper keeps the
 /// accept loop fast enough to drain the kernel's queue (128 deep in std) during a burst of
 /// connects; a connection waits in our queue instead, already established. The queue never
 /// makes the accept loop wait: what it holds is bounded by the connection limit and the
 /// lingering budget, since each connection in it has taken its slot already.
-struct Spawner {
-    handoff: mpsc::Sender<Job>,
-    thread: JoinHandle<()>,
-}
-
-impl Spawner {
-    fn start(config: ConnectionConfig, log: Log, reports: Log) -> io::Result<Self> {
-        let (handoff, jobs) = mpsc::channel();
-        let context = Context {
-            config,
-            log,
-            reports,
-            refusals: Mutex::default(),
-        };
-        let thread = thread::Builder::new()
-            .name("spawner".into())
-            .spawn(move || spawn_threads(jobs, Arc::new(context)))?;
-        Ok(Spawner { handoff, thread })
-    }
-
-    /// Queues `job` for its thread; fails only if the spawner has ended.
-    fn hand_over(&self, job: Job) -> Result<(), mpsc::SendError<Job>> {
-        self.handoff.send(job)
-    }
-
-    /// Lets the spawner finish the queue and end, and waits for it.
-    fn finish(self) -> io::Result<()> {
-        drop(self.handoff);
-        self.thread
-            .join()
-            .map_err(|_| io::Error::other("the connection spawner panicked"))
-    }
+fn start_spawner(settings: &Arc<Settings>) -> io::Result<(Sender<Job>, JoinHandle<()>)> {
+    let (handoff, jobs) = mpsc::channel();
+    let settings = Arc::clone(settings);
+    let spawner = thread::Builder::new()
+        .name("spawner".into())
+        .spawn(move || spawn_threads(jobs, &settings))?;
+    Ok((handoff, spawner))
 }
 
 /// Starts a thread for each job that comes through `jobs`, until the accept loop hangs up; a
 /// failed spawn drops that connection, and for one to be served is reported.
-fn spawn_threads(jobs: mpsc::Receiver<Job>, context: Arc<Context>) {
+fn spawn_threads(jobs: Receiver<Job>, settings: &Arc<Settings>) {
     let mut failures = RateLimited::default();
     let thread = || thread::Builder::new().stack_size(CONNECTION_STACK_SIZE);
     for job in jobs {
         let (peer, spawned) = match job {
             Job::Serve(connection) => {
-                let its_context = Arc::clone(&context);
-                let peer = connection.peer;
+                let (peer, settings) = (connection.peer, Arc::clone(settings));
                 (
                     Some(peer),
-                    thread().spawn(move || serve(connection, &its_context)),
+                    thread().spawn(move || serve(connection, &settings)),
                 )
             }
             Job::Linger(stream, slot) => (
@@ -282,10 +256,8 @@ fn spawn_threads(jobs: mpsc::Receiver<Job>, context: Arc<Context>) {
             ),
         };
         if let (Some(peer), Err(err)) = (peer, spawned) {
-            failures.report(
-                &context.reports,
-                format_args!("{peer}: cannot start a thread: {err}"),
-            );
+            let line = format_args!("{peer}: cannot start a thread: {err}");
+            failures.report(&settings.reports, line);
         }
     }
 }
@@ -304,12 +276,8 @@ mod tests {
     #[test]
     fn each_connection_handed_over_gets_a_thread_of_its_own() -> io::Result<()> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
-        let config = ConnectionConfig {
-            delay: Duration::ZERO,
-            idle_timeout: Some(TIMEOUT),
-            proxy_protocol: false,
-        };
-        let spawner = Spawner::start(config, Log::quiet(), Log::quiet())?;
+        let server = TcpServer::bind("127.0.0.1:0")?.reports(Log::quiet());
+        let (handoff, spawner) = start_spawner(&Arc::new(server.settings))?;
         let live = Arc::new(AtomicUsize::new(0));
         let mut clients = Vec::new();
         for _ in 0..3 {
@@ -318,7 +286,7 @@ mod tests {
             let (stream, peer) = listener.accept()?;
             let slot = Slot::take(&live, 3).expect("room for three");
             let job = Job::Serve(Admitted { stream, peer, slot });
-            assert!(spawner.hand_over(job).is_ok());
+            assert!(handoff.send(job).is_ok());
             clients.push(client);
         }
         // All three are welcomed before any of them leaves: each has a thread.
@@ -331,7 +299,8 @@ mod tests {
             client.write_all(b"exit")?;
             assert_eq!(client.read(&mut [0; 8])?, 0);
         }
-        spawner.finish()?;
+        drop(handoff);
+        spawner.join().expect("the spawner should not panic");
         let deadline = std::time::Instant::now() + TIMEOUT;
         while live.load(Ordering::Acquire) > 0 && std::time::Instant::now() < deadline {
             thread::sleep(Duration::from_millis(10));

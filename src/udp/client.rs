@@ -30,13 +30,13 @@ pub struct UdpClient {
     previous: Vec<u8>,
 }
 
-/// How one try of a request ended.
-#[derive(Debug, PartialEq, Eq)]
-enum Try {
-    /// The expected reply came.
-    Answered,
-    /// The timeout passed; `refused` if the server's port was reported unreachable meanwhile.
-    Unanswered { refused: bool },
+/// What the tries for one name saw besides its reply.
+#[derive(Debug, Default)]
+struct Seen {
+    /// The server's port was reported unreachable.
+    refused: bool,
+    /// The last datagram from the server's port that was something else.
+    wrong: Option<Vec<u8>>,
 }
 
 impl UdpClient {
@@ -130,48 +130,39 @@ impl UdpClient {
         Self::check_name(name).map_err(|msg| io::Error::new(ErrorKind::InvalidInput, msg))?;
         let expected = protocol::greeting(name);
         let tries = self.retries.saturating_add(1);
-        let mut refused = false;
-        let mut wrong: Option<Vec<u8>> = None;
+        let mut seen = Seen::default();
         for _ in 0..tries {
-            match self.try_once(name, &expected, &mut wrong)? {
-                Try::Answered => {
-                    self.previous.clone_from(&expected);
-                    return Ok(expected);
-                }
-                Try::Unanswered { refused: now } => refused |= now,
+            if self.try_once(name, &expected, &mut seen)? {
+                self.previous.clone_from(&expected);
+                return Ok(expected);
             }
         }
-        if let Some(got) = wrong {
+        if let Some(got) = seen.wrong {
+            let (expected, more) = (&expected, false);
             let mismatch = Mismatch {
-                expected: &expected,
+                expected,
                 got: &got,
-                more: false,
+                more,
             };
             return Err(io::Error::new(ErrorKind::InvalidData, mismatch.to_string()));
         }
-        let why = if refused { " (port unreachable)" } else { "" };
+        let why = if seen.refused {
+            " (port unreachable)"
+        } else {
+            ""
+        };
         let plural = if tries == 1 { "try" } else { "tries" };
-        Err(io::Error::new(
-            ErrorKind::TimedOut,
-            format!("no reply from {} after {tries} {plural}{why}", self.peer),
-        ))
+        let peer = self.peer;
+        let msg = format!("no reply from {peer} after {tries} {plural}{why}");
+        Err(io::Error::new(ErrorKind::TimedOut, msg))
     }
 
-    /// Sends `name` once and waits one timeout for `expected`, keeping the last datagram from
-    /// the server's port that was something else in `wrong`. When the server's port is reported
-    /// unreachable, nothing more can come for this try: it waits out its timeout all the same,
-    /// so that no setting of retries turns into a burst of datagrams.
-    fn try_once(
-        &mut self,
-        name: &[u8],
-        expected: &[u8],
-        wrong: &mut Option<Vec<u8>>,
-    ) -> io::Result<Try> {
+    /// Sends `name` once and waits one timeout for `expected`; returns whether it came.
+    fn try_once(&mut self, name: &[u8], expected: &[u8], seen: &mut Seen) -> io::Result<bool> {
         let deadline = Deadline::after(self.timeout.max(Self::SHORTEST_TRY));
-        let mut refused = false;
         match self.socket.send_to(name, self.peer) {
             // s.sendto(data, addr)
-            Err(err) if is_unreachable(&err) => refused = true,
+            Err(err) if is_unreachable(&err) => seen.refused = true,
             sent => drop(sent?),
         }
         loop {
@@ -180,24 +171,23 @@ impl UdpClient {
                 self.socket.set_read_timeout(left)?;
                 self.socket.recv_from(&mut self.buf)
             });
-            match received {
-                Ok((n, from)) => {
-                    match judge(&self.buf[..n], from, self.peer, expected, &self.previous) {
-                        Arrival::Reply => return Ok(Try::Answered),
-                        Arrival::Wrong => *wrong = Some(self.buf[..n].to_vec()),
-                        Arrival::Stray => {}
-                    }
+            let (n, from) = match received {
+                Ok(received) => received,
+                // The server's port is closed, for now: the try still waits its whole timeout,
+                // so that no setting of retries turns into a burst of datagrams.
+                Err(err) if is_unreachable(&err) => {
+                    seen.refused = true;
+                    continue;
                 }
-                Err(err) if is_unreachable(&err) => refused = true,
-                Err(err) if err.kind() == ErrorKind::TimedOut => break,
+                Err(err) if err.kind() == ErrorKind::TimedOut => return Ok(false),
                 Err(err) => return Err(err),
-            }
-            if refused {
-                deadline.sleep();
-                break;
+            };
+            match judge(&self.buf[..n], from, self.peer, expected, &self.previous) {
+                Arrival::Reply => return Ok(true),
+                Arrival::Wrong => seen.wrong = Some(self.buf[..n].to_vec()),
+                Arrival::Stray => {}
             }
         }
-        Ok(Try::Unanswered { refused })
     }
 }
 

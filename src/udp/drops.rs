@@ -58,47 +58,42 @@ impl Drops {
         }
     }
 
-    /// Returns the length and sender of what `recv_from` received, or `None` when it failed: a
-    /// failure is survived (see [`Failures`]), and a gone client's port unreachable ignored.
-    pub(crate) fn received(
+    /// Returns the name to answer and its sender, from what `recv_from` put in `buf`, or `None`
+    /// for no answer: a failed receive is survived (see [`Failures`]), a gone client's port
+    /// unreachable ignored, and a datagram `verdict` refuses reported.
+    pub(crate) fn answerable<'a>(
         &mut self,
         received: io::Result<(usize, SocketAddr)>,
-    ) -> Option<(usize, SocketAddr)> {
-        match received {
-            Ok(received) => {
-                self.failures.succeeded();
-                Some(received)
-            }
+        buf: &'a [u8],
+    ) -> Option<(&'a [u8], SocketAddr)> {
+        let (n, peer) = match received {
+            Ok(received) => received,
             // An earlier reply's client had closed its port. Windows says so here, on the next
             // receive (WSAECONNRESET); it is that client's business, not an error of the
             // server, and nothing waits to be retried.
-            Err(err) if is_unreachable(&err) => None,
+            Err(err) if is_unreachable(&err) => return None,
             Err(err) => {
                 self.failures
                     .failed(&self.reports, "receive a datagram", &err);
-                None
+                return None;
             }
-        }
-    }
-
-    /// Returns true, and reports it, when `verdict` refuses `datagram` from `peer`.
-    pub(crate) fn refuses(&mut self, datagram: &[u8], peer: SocketAddr) -> bool {
-        let Err(refusal) = verdict(datagram, peer) else {
-            return false;
         };
-        match refusal {
-            Refusal::FromLowPort => self.from_low_ports.report(
-                &self.reports,
+        self.failures.succeeded();
+        let (datagram, reports) = (&buf[..n], &self.reports);
+        match verdict(datagram, peer) {
+            Ok(()) => return Some((datagram, peer)),
+            Err(Refusal::FromLowPort) => self.from_low_ports.report(
+                reports,
                 format_args!("{peer}: dropped a datagram from a port below {LOWEST_PEER_PORT}"),
             ),
-            Refusal::Greeting => self.greetings.report(
-                &self.reports,
+            Err(Refusal::Greeting) => self.greetings.report(
+                reports,
                 format_args!(
                     "{peer}: dropped a datagram that is itself a greeting (a reflection loop?)"
                 ),
             ),
         }
-        true
+        None
     }
 
     /// Reports a reply of `len` bytes to `peer` that could not be sent.
@@ -140,18 +135,19 @@ mod tests {
         let log = Log::to_writer(Tap(tx));
         let mut drops = Drops::new(log.clone());
         let peer = addr("127.0.0.1:53");
+        let greeting = addr("127.0.0.1:5353");
         for _ in 0..3 {
-            assert!(drops.refuses(b"Ada", peer));
-            assert!(drops.refuses(b"Hello, Ada!", addr("127.0.0.1:5353")));
+            assert_eq!(drops.answerable(Ok((3, peer)), b"Ada"), None);
+            assert_eq!(drops.answerable(Ok((11, greeting)), b"Hello, Ada!"), None);
             drops.unsent(peer, 9, &io::ErrorKind::InvalidInput.into());
         }
-        assert!(!drops.refuses(b"Ada", addr("127.0.0.1:5353")));
+        let answered = drops.answerable(Ok((2, greeting)), b"Ada");
+        assert_eq!(answered, Some((&b"Ad"[..], greeting)));
         let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
-        assert_eq!(drops.received(Err(refused)), None);
+        assert_eq!(drops.answerable(Err(refused), b""), None);
         let denied = io::Error::from(io::ErrorKind::PermissionDenied);
         let shown = denied.to_string();
-        assert_eq!(drops.received(Err(denied)), None);
-        assert_eq!(drops.received(Ok((3, peer))), Some((3, peer)));
+        assert_eq!(drops.answerable(Err(denied), b""), None);
         log.flush();
         let written: Vec<u8> = rx.try_iter().flatten().collect();
         let unsent = io::Error::from(io::ErrorKind::InvalidInput);

@@ -71,7 +71,6 @@ impl UdpServer {
     /// Socket errors never end the loop.
     pub fn run(self) -> io::Result<()> {
         let mut buf = vec![0; RECV_BUFFER];
-        let mut reply = Vec::with_capacity(protocol::greeting_len(RECV_BUFFER));
         let mut drops = Drops::new(self.reports.clone());
         loop {
             // data, addr = s.recvfrom(1024), here any datagram whole: a cut name is a wrong answer.
@@ -79,16 +78,12 @@ impl UdpServer {
             if self.stop.is_stopped() {
                 break;
             }
-            let Some((n, peer)) = drops.received(received) else {
+            let Some((name, peer)) = drops.answerable(received, &buf) else {
                 continue;
             };
-            if drops.refuses(&buf[..n], peer) {
-                continue;
-            }
-            reply.clear();
-            protocol::push_greeting(&mut reply, &buf[..n], b"");
             // s.sendto(b'Hello, %s!' % data, addr), before print('Received from %s:%s.' % addr):
             // the client need not wait while the line is formatted.
+            let reply = protocol::greeting(name);
             if let Err(err) = self.socket.send_to(&reply, peer) {
                 drops.unsent(peer, reply.len(), &err);
             }
