@@ -3,13 +3,12 @@
 //! `proxy_protocol on`, and udp-server behind nginx's UDP proxy. Each balancer gets its own
 //! config in a temporary folder and listens on a socket the test bound on 127.0.0.1:0 and hands
 //! it as its standard input (HAProxy's `bind fd@0`, nginx's `NGINX` variable); it is stopped by
-//! the PID the test started. Without haproxy, nginx (with its stream module) or python3 (which
-//! connects from 127.0.0.5), the tests that need them say so and skip. Unix only: a socket is
-//! handed over as a file descriptor.
+//! the PID the test started. They need haproxy, nginx (with its stream module) and python3
+//! (which connects from 127.0.0.5): they are ignored unless asked for with `--ignored`, as
+//! .ci/run does once it has installed them. Unix only: a socket is handed over as a file
+//! descriptor.
 
 #![cfg(unix)]
-
-mod common;
 
 use std::io;
 use std::net::{TcpListener, UdpSocket};
@@ -18,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// A balancer process and its folder, stopped and removed when dropped.
 struct Balancer {
@@ -53,31 +52,21 @@ fn folder(name: &str, port: u16) -> io::Result<PathBuf> {
     Ok(dir)
 }
 
-/// Starts `command` with `socket` as its standard input, or returns None (and says so) when the
-/// program is not installed.
-fn spawn(
-    mut command: Command,
-    socket: OwnedFd,
-    dir: PathBuf,
-    port: u16,
-) -> io::Result<Option<Balancer>> {
+/// Starts `command` with `socket` as its standard input.
+fn spawn(mut command: Command, socket: OwnedFd, dir: PathBuf, port: u16) -> io::Result<Balancer> {
     let log = std::fs::File::create(dir.join("stderr.log"))?;
     command
         .stdin(Stdio::from(socket))
         .stdout(Stdio::null())
         .stderr(Stdio::from(log));
     let program = command.get_program().to_string_lossy().into_owned();
-    let why = format!("{program} is not installed (.ci/run installs it)");
-    let Some(child) = unless_missing(command.spawn(), &why)? else {
-        let _ = std::fs::remove_dir_all(&dir);
-        return Ok(None);
-    };
-    Ok(Some(Balancer { child, dir, port }))
+    let child = installed(command.spawn(), &program)?;
+    Ok(Balancer { child, dir, port })
 }
 
 /// Starts HAProxy in the foreground with `body` after a `defaults` section for TCP, listening
 /// on a TCP socket of its own on 127.0.0.1:0 (`bind fd@0` in `body`).
-fn haproxy(body: &str) -> io::Result<Option<Balancer>> {
+fn haproxy(body: &str) -> io::Result<Balancer> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
     let dir = folder("haproxy", port)?;
@@ -92,13 +81,10 @@ fn haproxy(body: &str) -> io::Result<Option<Balancer>> {
     spawn(command, listener.into(), dir, port)
 }
 
-/// How nginx loads its stream module: None when it has none (and says so, or that nginx is not
-/// installed), an empty line when the module is built in, else a `load_module` line.
-fn nginx_stream_module() -> io::Result<Option<String>> {
-    let why = "nginx is not installed (.ci/run installs it)";
-    let Some(out) = unless_missing(Command::new("nginx").arg("-V").output(), why)? else {
-        return Ok(None);
-    };
+/// How nginx loads its stream module: an empty line when the module is built in, else a
+/// `load_module` line; an error when it has none.
+fn nginx_stream_module() -> io::Result<String> {
+    let out = installed(Command::new("nginx").arg("-V").output(), "nginx")?;
     // nginx -V prints its build options on stderr.
     let options = String::from_utf8_lossy(&out.stderr).into_owned();
     let option = |name: &str| {
@@ -110,21 +96,18 @@ fn nginx_stream_module() -> io::Result<Option<String>> {
         .map(|dir| Path::new(&dir).join("ngx_stream_module.so"))
         .filter(|path| path.exists());
     match (option("--with-stream"), module) {
-        (Some(built_in), _) if built_in.is_empty() => Ok(Some(String::new())),
-        (Some(_), Some(path)) => Ok(Some(format!("load_module {};\n", path.display()))),
-        _ => {
-            skip("nginx has no stream module (Debian: libnginx-mod-stream)");
-            Ok(None)
-        }
+        (Some(built_in), _) if built_in.is_empty() => Ok(String::new()),
+        (Some(_), Some(path)) => Ok(format!("load_module {};\n", path.display())),
+        _ => Err(io::Error::other(
+            "nginx has no stream module (Debian: libnginx-mod-stream)",
+        )),
     }
 }
 
 /// Starts nginx in the foreground with `server` as its only stream server, listening on
 /// `socket` (bound by the test, handed over through the `NGINX` variable).
-fn nginx(server: &str, socket: OwnedFd, port: u16) -> io::Result<Option<Balancer>> {
-    let Some(module) = nginx_stream_module()? else {
-        return Ok(None);
-    };
+fn nginx(server: &str, socket: OwnedFd, port: u16) -> io::Result<Balancer> {
+    let module = nginx_stream_module()?;
     let dir = folder("nginx", port)?;
     let pid = dir.join("nginx.pid");
     let config = format!(
@@ -160,7 +143,7 @@ s.sendall(b'exit')\n\
 print(s.getsockname()[1], (w + r).decode())\n";
 
 /// Greets Ada through `port` from 127.0.0.5 and returns the client's own port, or None (and
-/// says so) without python3 or without that address.
+/// says so) without that address.
 fn greet_from_127_0_0_5(port: u16) -> io::Result<Option<u16>> {
     // macOS has only 127.0.0.1 on its loopback interface unless told otherwise.
     if let Err(err) = TcpListener::bind("127.0.0.5:0") {
@@ -170,10 +153,7 @@ fn greet_from_127_0_0_5(port: u16) -> io::Result<Option<u16>> {
     let ran = Command::new("python3")
         .args(["-c", FROM_127_0_0_5, &port.to_string()])
         .output();
-    let why = "python3 is not installed: it connects from 127.0.0.5";
-    let Some(out) = unless_missing(ran, why)? else {
-        return Ok(None);
-    };
+    let out = installed(ran, "python3")?;
     let text = String::from_utf8_lossy(&out.stdout);
     let (own, said) = text.trim().split_once(' ').ok_or_else(|| {
         io::Error::other(format!(
@@ -199,6 +179,7 @@ fn proxied_backend() -> io::Result<ServerProcess> {
 /// (docs/load-balancers.md says to use v2 with checks); the version 2 backend's checks (LOCAL headers, then
 /// a reset) pass, as HAProxy marks no backend down, and leave no line at all.
 #[test]
+#[ignore = "needs haproxy, nginx with its stream module, python3: .ci/run installs them and runs cargo test -- --ignored"]
 fn haproxy_passes_the_client_on_with_both_versions() -> TestResult {
     let (v1, v2) = (proxied_backend()?, proxied_backend()?);
     let body = format!(
@@ -209,9 +190,7 @@ fn haproxy_passes_the_client_on_with_both_versions() -> TestResult {
         v1.addr.port(),
         v2.addr.port()
     );
-    let Some(haproxy) = haproxy(&body)? else {
-        return Ok(());
-    };
+    let haproxy = haproxy(&body)?;
     let mut clients = Vec::new();
     for _ in 0..2 {
         let Some(own) = greet_from_127_0_0_5(haproxy.port)? else {
@@ -250,6 +229,7 @@ fn haproxy_passes_the_client_on_with_both_versions() -> TestResult {
 /// nginx's stream proxy with `proxy_protocol on` (version 1): a client from 127.0.0.5 appears as
 /// 127.0.0.5 and its own port in the backend's log.
 #[test]
+#[ignore = "needs haproxy, nginx with its stream module, python3: .ci/run installs them and runs cargo test -- --ignored"]
 fn nginx_passes_the_client_on() -> TestResult {
     let backend = proxied_backend()?;
     let listener = TcpListener::bind("127.0.0.1:0")?;
@@ -259,9 +239,7 @@ fn nginx_passes_the_client_on() -> TestResult {
          proxy_protocol on;\n",
         backend.addr.port()
     );
-    let Some(nginx) = nginx(&server, listener.into(), port)? else {
-        return Ok(());
-    };
+    let nginx = nginx(&server, listener.into(), port)?;
     let Some(own) = greet_from_127_0_0_5(nginx.port)? else {
         return Ok(());
     };
@@ -279,6 +257,7 @@ fn nginx_passes_the_client_on() -> TestResult {
 /// udp-server behind nginx's UDP proxy (no PROXY header for UDP): udp-client, talking to nginx,
 /// gets every greeting back through it, and the server logs nginx as the sender.
 #[test]
+#[ignore = "needs haproxy, nginx with its stream module, python3: .ci/run installs them and runs cargo test -- --ignored"]
 fn udp_server_answers_through_nginx() -> TestResult {
     let backend = start_server("udp-server", &[])?;
     backend.stdout_line()?;
@@ -289,9 +268,7 @@ fn udp_server_answers_through_nginx() -> TestResult {
          proxy_responses 1;\n        proxy_timeout 2s;\n",
         backend.addr.port()
     );
-    let Some(nginx) = nginx(&server, socket.into(), port)? else {
-        return Ok(());
-    };
+    let nginx = nginx(&server, socket.into(), port)?;
     let out = run_client(client("udp-client", nginx.port, &[]), b"")?;
     assert_client_transcript(&out, UDP_CLIENT_TRANSCRIPT);
     for _ in 0..3 {

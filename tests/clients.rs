@@ -2,12 +2,10 @@
 //! servers that come and go, names and input the protocol cannot carry, extreme settings, and
 //! the first things a user sees (`--help`, `--host`).
 
-mod common;
-
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// Asserts that a client failed with exit `code` and one short stderr line holding `part`.
 fn assert_one_line(out: &Output, code: i32, part: &str) {

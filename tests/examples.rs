@@ -2,9 +2,7 @@
 //! both directions: each side prints the tutorial's transcripts, so the port and the original
 //! speak the same protocol.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn on_port(mut command: std::process::Command, port: u16) -> std::process::Command {
     command.arg(port.to_string());

@@ -1,14 +1,12 @@
 //! The server binaries in the surroundings they run in: a console nobody reads, a kill right
 //! after the last client, log lines that must not wait for company.
 
-mod common;
-
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// A file in the system's temporary folder, removed when dropped.
 struct TempFile(std::path::PathBuf);
@@ -243,10 +241,7 @@ fn stdout_and_stderr_in_one_pipe_keep_every_line_whole() -> TestResult {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn();
-    let why = "bash is not installed: it joins the server's two streams";
-    let Some(child) = unless_missing(spawned, why)? else {
-        return Ok(());
-    };
+    let child = installed(spawned, "bash")?;
     let mut server = KillOnDrop(child);
     let mut out = BufReader::new(server.0.stdout.take().ok_or("stdout is piped")?);
     // The two streams' first lines may come in either order.
@@ -321,10 +316,10 @@ fn a_full_disk_under_stdout_is_reported() -> TestResult {
 
 /// A stdout pipe that a parent left non-blocking, read only once the server is done: the
 /// server's writer waits for room whenever the pipe is full instead of taking "would block" for
-/// a failure, and every one of 10,000 lines arrives. Linux only; python3 sets the flag (the
-/// test skips without it).
+/// a failure, and every one of 10,000 lines arrives. Linux only; python3 sets the flag.
 #[cfg(target_os = "linux")]
 #[test]
+#[ignore = "needs python3: .ci/run runs cargo test -- --ignored"]
 fn a_non_blocking_stdout_loses_no_line() -> TestResult {
     const NONBLOCKING_EXEC: &str = "import fcntl, os, sys\n\
         flags = fcntl.fcntl(1, fcntl.F_GETFL)\n\
@@ -336,10 +331,7 @@ fn a_non_blocking_stdout_loses_no_line() -> TestResult {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn();
-    let why = "python3 is not installed: it makes the pipe non-blocking";
-    let Some(child) = unless_missing(spawned, why)? else {
-        return Ok(());
-    };
+    let child = installed(spawned, "python3")?;
     let mut server = KillOnDrop(child);
     let mut stderr = BufReader::new(server.0.stderr.take().ok_or("stderr is piped")?);
     let mut first = String::new();

@@ -5,15 +5,13 @@
 
 #![cfg(target_os = "linux")]
 
-mod common;
-
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 const BUSY: &[u8] = b"busy: too many connections, try again later\n";
 

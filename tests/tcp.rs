@@ -1,115 +1,129 @@
 //! The TCP server and client, in process: the wire bytes of both framing modes, concurrency, the
 //! log lines, and the client's handling of replies that come in pieces or not at all.
 
-mod common;
-
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpListener};
+use std::net::{IpAddr, Shutdown, TcpListener};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use greeting::{ProxyHeader, TcpClient, TcpServer};
 
 /// A client that speaks like the original (bare names, then `exit`) gets the original's replies,
 /// and `exit` makes the server close the connection.
 #[test]
 fn original_style_session_gets_the_original_replies() -> TestResult {
-    let server = start_tcp_server()?;
-    let mut stream = connect_welcomed(server.addr)?;
-    for name in ["Jaber", "Katy", "Betty", "huangxin"] {
-        let expected = format!("Hello, {name}!");
-        exchange(&mut stream, name.as_bytes(), expected.as_bytes())?;
-    }
-    stream.write_all(b"exit")?;
-    assert_eq!(read_to_close(&mut stream)?, b"");
-    server.stop()
+    each_ip(|ip| {
+        let server = start_tcp(TcpServer::bind((ip, 0))?)?;
+        let mut stream = connect_welcomed(server.addr)?;
+        for name in ["Jaber", "Katy", "Betty", "huangxin"] {
+            let expected = format!("Hello, {name}!");
+            exchange(&mut stream, name.as_bytes(), expected.as_bytes())?;
+        }
+        stream.write_all(b"exit")?;
+        assert_eq!(read_to_close(&mut stream)?, b"");
+        server.stop()
+    })
 }
 
 /// Ending the stream ends the connection: the server closes its side too.
 #[test]
 fn end_of_stream_closes_the_connection() -> TestResult {
-    let server = start_tcp_server()?;
-    let mut stream = connect_welcomed(server.addr)?;
-    exchange(&mut stream, b"Ada", b"Hello, Ada!")?;
-    stream.shutdown(Shutdown::Write)?;
-    assert_eq!(read_to_close(&mut stream)?, b"");
-    server.stop()
+    each_ip(|ip| {
+        let server = start_tcp(TcpServer::bind((ip, 0))?)?;
+        let mut stream = connect_welcomed(server.addr)?;
+        exchange(&mut stream, b"Ada", b"Hello, Ada!")?;
+        stream.shutdown(Shutdown::Write)?;
+        assert_eq!(read_to_close(&mut stream)?, b"");
+        server.stop()
+    })
 }
 
 /// A newline switches to line mode: each line is answered with its own line ending, CRLF or LF.
 #[test]
 fn lines_are_answered_with_their_own_endings() -> TestResult {
-    let server = start_tcp_server()?;
-    let mut stream = connect_welcomed(server.addr)?;
-    exchange(&mut stream, b"Bob\n", b"Hello, Bob!\n")?;
-    exchange(&mut stream, b"Amy\r\n", b"Hello, Amy!\r\n")?;
-    stream.write_all(b"exit\r\n")?;
-    assert_eq!(read_to_close(&mut stream)?, b"");
-    server.stop()
+    each_ip(|ip| {
+        let server = start_tcp(TcpServer::bind((ip, 0))?)?;
+        let mut stream = connect_welcomed(server.addr)?;
+        exchange(&mut stream, b"Bob\n", b"Hello, Bob!\n")?;
+        exchange(&mut stream, b"Amy\r\n", b"Hello, Amy!\r\n")?;
+        stream.write_all(b"exit\r\n")?;
+        assert_eq!(read_to_close(&mut stream)?, b"");
+        server.stop()
+    })
 }
 
 /// Several lines in one write are several messages; the replies come back in order.
 #[test]
 fn pipelined_lines_get_one_reply_each_in_order() -> TestResult {
-    let server = start_tcp_server()?;
-    let mut stream = connect_welcomed(server.addr)?;
-    stream.write_all(b"a\nb\r\n\nc\nexit\nnever\n")?;
-    assert_eq!(
-        read_to_close(&mut stream)?,
-        b"Hello, a!\nHello, b!\r\nHello, !\nHello, c!\n"
-    );
-    server.stop()
+    each_ip(|ip| {
+        let server = start_tcp(TcpServer::bind((ip, 0))?)?;
+        let mut stream = connect_welcomed(server.addr)?;
+        stream.write_all(b"a\nb\r\n\nc\nexit\nnever\n")?;
+        assert_eq!(
+            read_to_close(&mut stream)?,
+            b"Hello, a!\nHello, b!\r\nHello, !\nHello, c!\n"
+        );
+        server.stop()
+    })
 }
 
 /// A line split across writes is answered once, when its end arrives; a raw message before the
 /// first newline is still answered raw.
 #[test]
 fn a_split_line_waits_for_its_end() -> TestResult {
-    let server = start_tcp_server()?;
-    let mut stream = connect_welcomed(server.addr)?;
-    exchange(&mut stream, b"raw", b"Hello, raw!")?;
-    exchange(&mut stream, b"x\n", b"Hello, x!\n")?;
-    stream.write_all(b"huang")?;
-    stream.set_read_timeout(Some(Duration::from_millis(200)))?;
-    let early = read_n(&mut stream, 1);
-    assert!(early.is_err(), "a partial line was answered: {early:?}");
-    stream.set_read_timeout(Some(TIMEOUT))?;
-    exchange(&mut stream, b"xin\n", b"Hello, huangxin!\n")?;
-    server.stop()
+    each_ip(|ip| {
+        let server = start_tcp(TcpServer::bind((ip, 0))?)?;
+        let mut stream = connect_welcomed(server.addr)?;
+        exchange(&mut stream, b"raw", b"Hello, raw!")?;
+        exchange(&mut stream, b"x\n", b"Hello, x!\n")?;
+        stream.write_all(b"huang")?;
+        stream.set_read_timeout(Some(Duration::from_millis(200)))?;
+        let early = read_n(&mut stream, 1);
+        assert!(early.is_err(), "a partial line was answered: {early:?}");
+        stream.set_read_timeout(Some(TIMEOUT))?;
+        exchange(&mut stream, b"xin\n", b"Hello, huangxin!\n")?;
+        server.stop()
+    })
 }
 
 /// A partial line left when the peer half-closes is still answered, without a line ending.
 #[test]
 fn a_partial_line_at_end_of_stream_is_answered() -> TestResult {
-    let server = start_tcp_server()?;
-    let mut stream = connect_welcomed(server.addr)?;
-    stream.write_all(b"Bob\nAmy")?;
-    stream.shutdown(Shutdown::Write)?;
-    assert_eq!(read_to_close(&mut stream)?, b"Hello, Bob!\nHello, Amy!");
-    server.stop()
+    each_ip(|ip| {
+        let server = start_tcp(TcpServer::bind((ip, 0))?)?;
+        let mut stream = connect_welcomed(server.addr)?;
+        stream.write_all(b"Bob\nAmy")?;
+        stream.shutdown(Shutdown::Write)?;
+        assert_eq!(read_to_close(&mut stream)?, b"Hello, Bob!\nHello, Amy!");
+        server.stop()
+    })
 }
 
 /// Invalid UTF-8 is echoed byte for byte and the connection goes on (the original's thread dies).
 #[test]
 fn invalid_utf8_is_echoed_and_the_connection_survives() -> TestResult {
-    let server = start_tcp_server()?;
-    let mut stream = connect_welcomed(server.addr)?;
-    exchange(&mut stream, b"\xff\xfe", b"Hello, \xff\xfe!")?;
-    exchange(&mut stream, b"Zo\xc3\xab\n", b"Hello, Zo\xc3\xab!\n")?;
-    exchange(&mut stream, b"\xc3\n", b"Hello, \xc3!\n")?;
-    server.stop()
+    each_ip(|ip| {
+        let server = start_tcp(TcpServer::bind((ip, 0))?)?;
+        let mut stream = connect_welcomed(server.addr)?;
+        exchange(&mut stream, b"\xff\xfe", b"Hello, \xff\xfe!")?;
+        exchange(&mut stream, b"Zo\xc3\xab\n", b"Hello, Zo\xc3\xab!\n")?;
+        exchange(&mut stream, b"\xc3\n", b"Hello, \xc3!\n")?;
+        server.stop()
+    })
 }
 
 /// The library client greets non-ASCII names and says exit; the server then closes.
 #[test]
 fn the_client_greets_names_and_exits() -> TestResult {
-    let server = start_tcp_server()?;
-    let mut client = TcpClient::connect(server.addr, TIMEOUT)?;
-    assert_eq!(client.greet("黄鑫".as_bytes())?, "Hello, 黄鑫!".as_bytes());
-    assert_eq!(client.greet(b"a b\tc")?, b"Hello, a b\tc!");
-    client.exit()?;
-    server.stop()
+    each_ip(|ip| {
+        let server = start_tcp(TcpServer::bind((ip, 0))?)?;
+        let mut client = TcpClient::connect(server.addr, TIMEOUT)?;
+        assert_eq!(client.greet("黄鑫".as_bytes())?, "Hello, 黄鑫!".as_bytes());
+        assert_eq!(client.greet(b"a b\tc")?, b"Hello, a b\tc!");
+        client.exit()?;
+        server.stop()
+    })
 }
 
 /// Clients against a server with a delay are served at once, each on its own thread: four
@@ -170,41 +184,29 @@ fn the_delay_paces_each_reply() -> TestResult {
 /// The server logs the original's two lines per connection, naming the client's own address.
 #[test]
 fn each_connection_is_logged_like_the_original() -> TestResult {
-    let captured = CapturedLog::new();
-    let server = start_tcp(TcpServer::bind("127.0.0.1:0")?.log(captured.log()))?;
-    let mut stream = connect_welcomed(server.addr)?;
-    let port = stream.local_addr()?.port();
-    stream.write_all(b"exit")?;
-    assert_eq!(read_to_close(&mut stream)?, b"");
-    server.stop()?;
-    assert_eq!(
-        captured.text()?,
-        format!(
-            "Accept new connection from 127.0.0.1:{port}...\nConnection from 127.0.0.1:{port} closed.\n"
-        )
-    );
-    Ok(())
+    each_ip(|ip| {
+        let captured = CapturedLog::new();
+        let server = start_tcp(TcpServer::bind((ip, 0))?.log(captured.log()))?;
+        let mut stream = connect_welcomed(server.addr)?;
+        let me = stream.local_addr()?;
+        stream.write_all(b"exit")?;
+        assert_eq!(read_to_close(&mut stream)?, b"");
+        server.stop()?;
+        assert_eq!(
+            captured.text()?,
+            format!("Accept new connection from {me}...\nConnection from {me} closed.\n")
+        );
+        Ok(())
+    })
 }
 
-/// The server works on the IPv6 loopback too.
-#[test]
-fn ipv6_clients_are_greeted() -> TestResult {
-    if !has_ipv6() {
-        skip("this machine has no IPv6 loopback");
-        return Ok(());
-    }
-    let server = start_tcp(TcpServer::bind("[::1]:0")?)?;
-    assert!(server.addr.is_ipv6());
-    let mut client = TcpClient::connect(server.addr, TIMEOUT)?;
-    assert_eq!(client.greet(b"Ada")?, b"Hello, Ada!");
-    client.exit()?;
-    server.stop()
-}
-
-/// A fake server that sends `script` pieces with pauses between them, then closes; returns its
-/// address.
-fn scripted_server(script: &'static [&'static [u8]]) -> io::Result<std::net::SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
+/// A fake server on `ip` that sends `script` pieces with pauses between them, then closes;
+/// returns its address.
+fn scripted_server(
+    ip: IpAddr,
+    script: &'static [&'static [u8]],
+) -> io::Result<std::net::SocketAddr> {
+    let listener = TcpListener::bind((ip, 0))?;
     let addr = listener.local_addr()?;
     thread::spawn(move || -> io::Result<()> {
         let (mut stream, _) = listener.accept()?;
@@ -224,134 +226,153 @@ fn scripted_server(script: &'static [&'static [u8]]) -> io::Result<std::net::Soc
 /// A welcome and a reply that arrive in pieces are put together before the client returns them.
 #[test]
 fn the_client_reassembles_replies_sent_in_pieces() -> TestResult {
-    let addr = scripted_server(&[b"Wel", b"come!", b"Hel", b"lo, A", b"da!"])?;
-    let mut client = TcpClient::connect(addr, TIMEOUT)?;
-    assert_eq!(client.greet(b"Ada")?, b"Hello, Ada!");
-    Ok(())
+    each_ip(|ip| {
+        let addr = scripted_server(ip, &[b"Wel", b"come!", b"Hel", b"lo, A", b"da!"])?;
+        let mut client = TcpClient::connect(addr, TIMEOUT)?;
+        assert_eq!(client.greet(b"Ada")?, b"Hello, Ada!");
+        Ok(())
+    })
 }
 
 /// A reply that is not the greeting asked for is an `InvalidData` error that shows what came.
 #[test]
 fn the_client_rejects_a_wrong_reply() -> TestResult {
-    let addr = scripted_server(&[b"Welcome!", b"Hello, Bob!"])?;
-    let mut client = TcpClient::connect(addr, TIMEOUT)?;
-    let err = client.greet(b"Ada").unwrap_err();
-    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
-    assert_eq!(
-        err.to_string(),
-        r#"expected "Hello, Ada!" but got "Hello, Bob!""#
-    );
-    Ok(())
+    each_ip(|ip| {
+        let addr = scripted_server(ip, &[b"Welcome!", b"Hello, Bob!"])?;
+        let mut client = TcpClient::connect(addr, TIMEOUT)?;
+        let err = client.greet(b"Ada").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(
+            err.to_string(),
+            r#"expected "Hello, Ada!" but got "Hello, Bob!""#
+        );
+        Ok(())
+    })
 }
 
 /// A reply that differs only far in, as one a server answered in two pieces does, is shown
 /// where the two part and with the true lengths, not as two identical quotes.
 #[test]
 fn a_wrong_long_reply_is_shown_where_it_differs() -> TestResult {
-    let piece = |n: usize| [&b"Hello, "[..], &vec![b'a'; n], b"!"].concat();
-    // Both pieces in one write, so that all of it is there when the client looks.
-    let two: &'static [u8] = Box::leak([piece(200), piece(100)].concat().into_boxed_slice());
-    let script: &'static [&'static [u8]] = Box::leak(Box::new([b"Welcome!", two]));
-    let addr = scripted_server(script)?;
-    let mut client = TcpClient::connect(addr, TIMEOUT)?;
-    let err = client.greet(&[b'a'; 300]).unwrap_err();
-    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
-    let msg = err.to_string();
-    assert!(msg.contains("... (308 bytes) but got "), "{msg}");
-    assert!(
-        msg.contains("... (316 bytes); they differ from byte 207 on: "),
-        "{msg}"
-    );
-    assert!(msg.ends_with(r#"... (101 bytes) against "!Hello, aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"... (109 bytes)"#), "{msg}");
-    Ok(())
+    each_ip(|ip| {
+        let piece = |n: usize| [&b"Hello, "[..], &vec![b'a'; n], b"!"].concat();
+        // Both pieces in one write, so that all of it is there when the client looks.
+        let two: &'static [u8] = Box::leak([piece(200), piece(100)].concat().into_boxed_slice());
+        let script: &'static [&'static [u8]] = Box::leak(Box::new([b"Welcome!", two]));
+        let addr = scripted_server(ip, script)?;
+        let mut client = TcpClient::connect(addr, TIMEOUT)?;
+        let err = client.greet(&[b'a'; 300]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        let msg = err.to_string();
+        assert!(msg.contains("... (308 bytes) but got "), "{msg}");
+        assert!(
+            msg.contains("... (316 bytes); they differ from byte 207 on: "),
+            "{msg}"
+        );
+        assert!(msg.ends_with(r#"... (101 bytes) against "!Hello, aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"... (109 bytes)"#), "{msg}");
+        Ok(())
+    })
 }
 
 /// A wrong reply longer than the client looks at says so (`and more`) instead of passing what
 /// it read for the whole.
 #[test]
 fn a_wrong_reply_longer_than_the_look_says_there_was_more() -> TestResult {
-    let long: &'static [u8] = Box::leak([&b"Hello, x?"[..], &[b'X'; 100_000]].concat().into());
-    let script: &'static [&'static [u8]] = Box::leak(Box::new([b"Welcome!", long]));
-    let addr = scripted_server(script)?;
-    let mut client = TcpClient::connect(addr, TIMEOUT)?;
-    let err = client.greet(b"x").unwrap_err();
-    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
-    let msg = err.to_string();
-    assert!(msg.ends_with("... (1033 bytes) and more"), "{msg}");
-    Ok(())
+    each_ip(|ip| {
+        let long: &'static [u8] = Box::leak([&b"Hello, x?"[..], &[b'X'; 100_000]].concat().into());
+        let script: &'static [&'static [u8]] = Box::leak(Box::new([b"Welcome!", long]));
+        let addr = scripted_server(ip, script)?;
+        let mut client = TcpClient::connect(addr, TIMEOUT)?;
+        let err = client.greet(b"x").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        let msg = err.to_string();
+        assert!(msg.ends_with("... (1033 bytes) and more"), "{msg}");
+        Ok(())
+    })
 }
 
 /// A server that hangs up in the middle of a reply gives `UnexpectedEof`, not a hang.
 #[test]
 fn the_client_reports_a_hang_up_mid_reply() -> TestResult {
-    let addr = scripted_server(&[b"Welcome!", b"Hello, A"])?;
-    let mut client = TcpClient::connect(addr, TIMEOUT)?;
-    let err = client.greet(b"Ada").unwrap_err();
-    assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
-    assert_eq!(err.to_string(), r#"closed the connection after "Hello, A""#);
-    Ok(())
+    each_ip(|ip| {
+        let addr = scripted_server(ip, &[b"Welcome!", b"Hello, A"])?;
+        let mut client = TcpClient::connect(addr, TIMEOUT)?;
+        let err = client.greet(b"Ada").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(err.to_string(), r#"closed the connection after "Hello, A""#);
+        Ok(())
+    })
 }
 
 /// A server that says nothing makes the client fail with a timeout that names the limit.
 #[test]
 fn the_client_times_out_on_a_silent_server() -> TestResult {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let started = Instant::now();
-    let err = TcpClient::connect(listener.local_addr()?, Duration::from_millis(200)).unwrap_err();
-    assert_eq!(err.kind(), io::ErrorKind::TimedOut);
-    assert_eq!(err.to_string(), "no answer within 200ms");
-    assert!(started.elapsed() < TIMEOUT);
-    Ok(())
+    each_ip(|ip| {
+        let listener = TcpListener::bind((ip, 0))?;
+        let started = Instant::now();
+        let err =
+            TcpClient::connect(listener.local_addr()?, Duration::from_millis(200)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(err.to_string(), "no answer within 200ms");
+        assert!(started.elapsed() < TIMEOUT);
+        Ok(())
+    })
 }
 
 /// Names the protocol cannot carry bare are refused before anything is sent.
 #[test]
 fn the_client_refuses_names_it_cannot_send() -> TestResult {
-    let server = start_tcp_server()?;
-    let mut client = TcpClient::connect(server.addr, TIMEOUT)?;
-    for bad in [&b""[..], b"exit", b"two\nlines"] {
-        assert_eq!(
-            client.greet(bad).unwrap_err().kind(),
-            io::ErrorKind::InvalidInput
-        );
-    }
-    assert_eq!(client.greet(b"still here")?, b"Hello, still here!");
-    server.stop()
+    each_ip(|ip| {
+        let server = start_tcp(TcpServer::bind((ip, 0))?)?;
+        let mut client = TcpClient::connect(server.addr, TIMEOUT)?;
+        for bad in [&b""[..], b"exit", b"two\nlines"] {
+            assert_eq!(
+                client.greet(bad).unwrap_err().kind(),
+                io::ErrorKind::InvalidInput
+            );
+        }
+        assert_eq!(client.greet(b"still here")?, b"Hello, still here!");
+        server.stop()
+    })
 }
 
 /// `stop` ends `run` even when no client ever connected.
 #[test]
 fn stop_ends_an_idle_server() -> TestResult {
-    let server = start_tcp_server()?;
-    server.stop()
+    each_ip(|ip| {
+        let server = start_tcp(TcpServer::bind((ip, 0))?)?;
+        server.stop()
+    })
 }
 
 /// A reply that came in pieces does not shorten the next one's timeout: with a 2 s timeout, a
 /// welcome whose pieces come 1.2 s late and then a reply that takes 1.4 s both arrive in time.
 #[test]
 fn each_reply_gets_the_whole_timeout() -> TestResult {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
-    let fake = thread::spawn(move || -> io::Result<()> {
-        let (mut stream, _) = listener.accept()?;
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(TIMEOUT))?;
-        thread::sleep(Duration::from_millis(1200));
-        stream.write_all(b"Wel")?;
-        thread::sleep(Duration::from_millis(30));
-        stream.write_all(b"come!")?;
-        let n = stream.read(&mut [0; 64])?;
-        assert_eq!(n, 3, "the name should come in one read");
-        thread::sleep(Duration::from_millis(1400));
-        stream.write_all(b"Hello, Ada!")?;
-        let _ = stream.read(&mut [0; 64]);
+    each_ip(|ip| {
+        let listener = TcpListener::bind((ip, 0))?;
+        let addr = listener.local_addr()?;
+        let fake = thread::spawn(move || -> io::Result<()> {
+            let (mut stream, _) = listener.accept()?;
+            stream.set_nodelay(true)?;
+            stream.set_read_timeout(Some(TIMEOUT))?;
+            thread::sleep(Duration::from_millis(1200));
+            stream.write_all(b"Wel")?;
+            thread::sleep(Duration::from_millis(30));
+            stream.write_all(b"come!")?;
+            let n = stream.read(&mut [0; 64])?;
+            assert_eq!(n, 3, "the name should come in one read");
+            thread::sleep(Duration::from_millis(1400));
+            stream.write_all(b"Hello, Ada!")?;
+            let _ = stream.read(&mut [0; 64]);
+            Ok(())
+        });
+        let mut client = TcpClient::connect(addr, Duration::from_secs(2))?;
+        assert_eq!(client.greet(b"Ada")?, b"Hello, Ada!");
+        client.exit()?;
+        fake.join().expect("fake server should not panic")?;
         Ok(())
-    });
-    let mut client = TcpClient::connect(addr, Duration::from_secs(2))?;
-    assert_eq!(client.greet(b"Ada")?, b"Hello, Ada!");
-    client.exit()?;
-    fake.join().expect("fake server should not panic")?;
-    Ok(())
+    })
 }
 
 /// A name longer than one TCP segment is sure to carry (536 bytes) could reach the server in
@@ -359,32 +380,36 @@ fn each_reply_gets_the_whole_timeout() -> TestResult {
 /// message that quotes only the start of it.
 #[test]
 fn the_client_refuses_a_name_longer_than_one_segment() -> TestResult {
-    let server = start_tcp_server()?;
-    let mut client = TcpClient::connect(server.addr, TIMEOUT)?;
-    assert_eq!(client.greet(&[b'a'; 536])?.len(), 536 + 8);
-    for long in [537, 10_000] {
-        let err = client.greet(&vec![b'b'; long]).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
-        let msg = err.to_string();
-        assert!(
-            msg.contains("longer than 536 bytes")
-                && msg.contains(&format!("({long} bytes)"))
-                && msg.len() < 200,
-            "{msg}"
-        );
-    }
-    assert_eq!(client.greet(b"still here")?, b"Hello, still here!");
-    server.stop()
+    each_ip(|ip| {
+        let server = start_tcp(TcpServer::bind((ip, 0))?)?;
+        let mut client = TcpClient::connect(server.addr, TIMEOUT)?;
+        assert_eq!(client.greet(&[b'a'; 536])?.len(), 536 + 8);
+        for long in [537, 10_000] {
+            let err = client.greet(&vec![b'b'; long]).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+            let msg = err.to_string();
+            assert!(
+                msg.contains("longer than 536 bytes")
+                    && msg.contains(&format!("({long} bytes)"))
+                    && msg.len() < 200,
+                "{msg}"
+            );
+        }
+        assert_eq!(client.greet(b"still here")?, b"Hello, still here!");
+        server.stop()
+    })
 }
 
 /// A timeout too large for the clock (about 300 billion years) means no deadline, not a panic.
 #[test]
 fn a_huge_timeout_is_no_deadline() -> TestResult {
-    let server = start_tcp_server()?;
-    let mut client = TcpClient::connect(server.addr, Duration::from_secs(u64::MAX / 2))?;
-    assert_eq!(client.greet(b"Ada")?, b"Hello, Ada!");
-    client.exit()?;
-    server.stop()
+    each_ip(|ip| {
+        let server = start_tcp(TcpServer::bind((ip, 0))?)?;
+        let mut client = TcpClient::connect(server.addr, Duration::from_secs(u64::MAX / 2))?;
+        assert_eq!(client.greet(b"Ada")?, b"Hello, Ada!");
+        client.exit()?;
+        server.stop()
+    })
 }
 
 /// A server told to expect PROXY headers, with its log and reports captured.

@@ -14,13 +14,17 @@ mod process;
 #[allow(unused_imports)]
 pub use process::*;
 
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use greeting::{Log, StopHandle, TcpServer, UdpServer};
+use proptest::prelude::Rng;
+use proptest::test_runner::{RngAlgorithm, TestRng};
 
 /// How long any single wait in a test may take before it counts as a failure.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
@@ -135,9 +139,27 @@ pub fn is_closed(stream: &mut TcpStream) -> io::Result<bool> {
 
 /// A UDP socket on 127.0.0.1:0 with a read timeout.
 pub fn udp_socket() -> io::Result<UdpSocket> {
-    let socket = UdpSocket::bind("127.0.0.1:0")?;
+    udp_socket_on(Ipv4Addr::LOCALHOST.into())
+}
+
+/// A UDP socket on `ip`, port 0, with a read timeout.
+pub fn udp_socket_on(ip: IpAddr) -> io::Result<UdpSocket> {
+    let socket = UdpSocket::bind((ip, 0))?;
     socket.set_read_timeout(Some(TIMEOUT))?;
     Ok(socket)
+}
+
+/// Runs `test` on each loopback address, IPv4's and IPv6's, as std's own socket tests do; where
+/// the host has no IPv6, says so and runs the IPv4 half only.
+pub fn each_ip(mut test: impl FnMut(IpAddr) -> TestResult) -> TestResult {
+    test(Ipv4Addr::LOCALHOST.into())?;
+    match has_ipv6() {
+        true => test(Ipv6Addr::LOCALHOST.into()),
+        false => {
+            skip("the IPv6 half: this host has no IPv6 loopback");
+            Ok(())
+        }
+    }
 }
 
 /// An address on 127.0.0.1 where nothing listens: a port the OS just gave and took back.
@@ -215,17 +237,18 @@ pub fn signal(pid: u32, signal: &str) -> bool {
     sent.is_ok_and(|status| status.success())
 }
 
-/// What running a program gave, or `None` when the program is not installed, after saying
-/// `why` the test skips; any other failure stays an error.
-pub fn unless_missing<T>(ran: io::Result<T>, why: &str) -> io::Result<Option<T>> {
-    match ran {
-        Ok(value) => Ok(Some(value)),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {
-            skip(why);
-            Ok(None)
-        }
-        Err(err) => Err(err),
-    }
+/// What running `program` gave; when it is not installed, an error that says so. A test that
+/// needs a program the machine may lack is `#[ignore]`d: `cargo test` reports it as not run, and
+/// `cargo test -- --ignored` (which .ci/run runs once it has installed them) runs it, and it
+/// fails, never passes, without the program.
+pub fn installed<T>(ran: io::Result<T>, program: &str) -> io::Result<T> {
+    ran.map_err(|err| match err.kind() {
+        io::ErrorKind::NotFound => io::Error::new(
+            err.kind(),
+            format!("{program} is not installed (.ci/run installs it)"),
+        ),
+        _ => err,
+    })
 }
 
 /// Returns whether this system carries a UDP datagram of `size` bytes on loopback (macOS and
@@ -287,21 +310,14 @@ pub fn eventually(
     }
 }
 
-/// A small deterministic random number generator (xorshift), so a fault pattern repeats.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed.max(1))
-    }
-
-    /// Returns true with a probability of `percent` in 100.
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % 100 < percent
-    }
+/// A seed for a random fault pattern, fresh each run; `GREETING_FAULT_SEED=N` replays one. A
+/// test that uses one names it when it fails.
+pub fn fault_seed() -> u64 {
+    let fresh = || RandomState::new().build_hasher().finish();
+    let given = std::env::var("GREETING_FAULT_SEED").ok();
+    given
+        .and_then(|seed| seed.parse().ok())
+        .unwrap_or_else(fresh)
 }
 
 /// What a [`FaultyProxy`] did to the datagrams it carried, for a test to check that each fault
@@ -336,7 +352,11 @@ impl FaultyProxy {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopping = Arc::clone(&stop);
         let handle = thread::spawn(move || {
-            let mut rng = Rng::new(seed);
+            let seed = [seed.to_le_bytes(), [0; 8], [0; 8], [0; 8]].concat();
+            let mut rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed);
+            // The first datagrams towards the server meet each fault once, so that every run
+            // exercises them all; after them, the faults come at random.
+            let mut forced = vec![Fault::Duplicate, Fault::Hold, Fault::Drop];
             let mut faults = Faults::default();
             let mut client = None;
             let mut held_up: Option<Vec<u8>> = None;
@@ -350,24 +370,28 @@ impl FaultyProxy {
                     let datagram = buf[..n].to_vec();
                     forger.send_to(&[&b"Hello, "[..], &datagram, b"!"].concat(), from)?;
                     faults.forged += 1;
+                    let fault = forced.pop().unwrap_or_else(|| fault(&mut rng));
+                    let up = |d: &[u8]| back.send(d).map(|_| ());
                     relay(
-                        &mut rng,
+                        fault,
                         &mut faults,
                         &mut drops_up,
                         &mut held_up,
                         datagram,
-                        |d| back.send(d).map(|_| ()),
+                        up,
                     )?;
                 }
                 if let (Ok(n), Some(client)) = (back.recv(&mut buf), client) {
                     let datagram = buf[..n].to_vec();
+                    let down = |d: &[u8]| front.send_to(d, client).map(|_| ());
+                    let fault = fault(&mut rng);
                     relay(
-                        &mut rng,
+                        fault,
                         &mut faults,
                         &mut drops_down,
                         &mut held_down,
                         datagram,
-                        |d| front.send_to(d, client).map(|_| ()),
+                        down,
                     )?;
                 }
             }
@@ -397,28 +421,49 @@ impl Drop for FaultyProxy {
     }
 }
 
-/// Passes one datagram on, or drops, duplicates or holds it back (to send after the next one).
+/// What the proxy does to one datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    Drop,
+    /// Held back, to send after the next one.
+    Hold,
+    Duplicate,
+    Pass,
+}
+
+/// A fault at random: a drop 30% of the time, a hold or a duplicate 25% each of the rest.
+fn fault(rng: &mut TestRng) -> Fault {
+    match rng.random_range(0..100) {
+        0..30 => Fault::Drop,
+        30..48 => Fault::Hold,
+        48..65 => Fault::Duplicate,
+        _ => Fault::Pass,
+    }
+}
+
+/// Passes one datagram on, or drops, duplicates or holds it back, as `fault` says; no more than
+/// two drops in a row, and one datagram held at a time.
 fn relay(
-    rng: &mut Rng,
+    fault: Fault,
     faults: &mut Faults,
     drops_in_a_row: &mut u32,
     held: &mut Option<Vec<u8>>,
     datagram: Vec<u8>,
     mut send: impl FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<()> {
-    if *drops_in_a_row < 2 && rng.chance(30) {
+    if fault == Fault::Drop && *drops_in_a_row < 2 {
         *drops_in_a_row += 1;
         faults.dropped += 1;
         return Ok(());
     }
     *drops_in_a_row = 0;
-    if held.is_none() && rng.chance(25) {
+    if fault == Fault::Hold && held.is_none() {
         *held = Some(datagram);
         faults.reordered += 1;
         return Ok(());
     }
     send(&datagram)?;
-    if rng.chance(25) {
+    if fault == Fault::Duplicate {
         send(&datagram)?;
         faults.duplicated += 1;
     }
