@@ -160,10 +160,8 @@ impl UdpClient {
     /// Sends `name` once and waits one timeout for `expected`; returns whether it came.
     fn try_once(&mut self, name: &[u8], expected: &[u8], seen: &mut Seen) -> io::Result<bool> {
         let deadline = Deadline::after(self.timeout.max(Self::SHORTEST_TRY));
-        match self.socket.send_to(name, self.peer) {
-            // s.sendto(data, addr)
-            Err(err) if is_unreachable(&err) => seen.refused = true,
-            sent => drop(sent?),
+        if let Err(err) = self.socket.send_to(name, self.peer) {
+            seen.unless_unreachable(err)?; // s.sendto(data, addr)
         }
         loop {
             // print(s.recv(1024).decode('utf-8')), for the reply to this name only.
@@ -171,23 +169,31 @@ impl UdpClient {
                 self.socket.set_read_timeout(left)?;
                 self.socket.recv_from(&mut self.buf)
             });
-            let (n, from) = match received {
-                Ok(received) => received,
-                // The server's port is closed, for now: the try still waits its whole timeout,
-                // so that no setting of retries turns into a burst of datagrams.
-                Err(err) if is_unreachable(&err) => {
-                    seen.refused = true;
-                    continue;
+            match received {
+                Ok((n, from)) => {
+                    match judge(&self.buf[..n], from, self.peer, expected, &self.previous) {
+                        Arrival::Reply => return Ok(true),
+                        Arrival::Wrong => seen.wrong = Some(self.buf[..n].to_vec()),
+                        Arrival::Stray => {}
+                    }
                 }
                 Err(err) if err.kind() == ErrorKind::TimedOut => return Ok(false),
-                Err(err) => return Err(err),
-            };
-            match judge(&self.buf[..n], from, self.peer, expected, &self.previous) {
-                Arrival::Reply => return Ok(true),
-                Arrival::Wrong => seen.wrong = Some(self.buf[..n].to_vec()),
-                Arrival::Stray => {}
+                Err(err) => seen.unless_unreachable(err)?,
             }
         }
+    }
+}
+
+impl Seen {
+    /// Notes that the server's port was reported unreachable, and returns any other error. A
+    /// closed port ends no try early: it still waits its whole timeout, so that no setting of
+    /// retries turns into a burst of datagrams.
+    fn unless_unreachable(&mut self, err: io::Error) -> io::Result<()> {
+        if !is_unreachable(&err) {
+            return Err(err);
+        }
+        self.refused = true;
+        Ok(())
     }
 }
 
