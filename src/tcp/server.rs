@@ -256,8 +256,11 @@ fn spawn_threads(jobs: Receiver<Job>, settings: &Arc<Settings>) {
             ),
         };
         if let (Some(peer), Err(err)) = (peer, spawned) {
-            let line = format_args!("{peer}: cannot start a thread: {err}");
-            failures.report(&settings.reports, line);
+            let reports = &settings.reports;
+            failures.report(
+                reports,
+                format_args!("{peer}: cannot start a thread: {err}"),
+            );
         }
     }
 }
