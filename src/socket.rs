@@ -3,6 +3,7 @@
 //! `WouldBlock` on Unix and `TimedOut` on Windows; an ICMP port unreachable on a UDP socket is a
 //! refusal on Unix and a reset on Windows.
 
+use std::cell::Cell;
 use std::io::{self, ErrorKind};
 use std::time::{Duration, Instant};
 
@@ -44,40 +45,48 @@ pub(crate) fn timed_out(err: io::Error, what: impl FnOnce() -> String) -> io::Er
 
 /// The moment a wait on a socket ends; none for a limit too long for the clock to count to,
 /// which is no limit at all.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Deadline(Option<Instant>);
+#[derive(Debug)]
+pub(crate) struct Deadline {
+    at: Option<Instant>,
+    /// Whether a read has been tried: the first is, even past the deadline; no other is.
+    tried: Cell<bool>,
+}
 
 impl Deadline {
     /// Returns the deadline `limit` from now.
     pub(crate) fn after(limit: Duration) -> Self {
-        Deadline(Instant::now().checked_add(limit))
+        let at = Instant::now().checked_add(limit);
+        Deadline {
+            at,
+            tried: Cell::new(false),
+        }
     }
 
     /// Returns the time left, zero once the deadline has passed; `None` for no deadline.
-    pub(crate) fn left(self) -> Option<Duration> {
-        self.0
+    pub(crate) fn left(&self) -> Option<Duration> {
+        self.at
             .map(|at| at.saturating_duration_since(Instant::now()))
     }
 
     /// Calls `read` with the time left (at least a millisecond; `None` for no limit), to set as
     /// its socket's read timeout before it reads once, and again after a signal or a socket
-    /// timeout, until it returns anything else or the deadline passes. It is called at least
-    /// once, even past the deadline, so that what has come already is read.
+    /// timeout, until it returns anything else or the deadline passes. The first read of a
+    /// deadline is tried even past it, so that what has come already is read; no later one is,
+    /// so a peer that sends a byte just in time, again and again, cannot stretch a wait.
     ///
     /// # Errors
     ///
     /// `TimedOut` once the deadline has passed; any other error `read` returns.
     pub(crate) fn read<T>(
-        self,
+        &self,
         mut read: impl FnMut(Option<Duration>) -> io::Result<T>,
     ) -> io::Result<T> {
-        let mut first = true;
         loop {
             let left = self.left();
-            if !first && left == Some(Duration::ZERO) {
+            if left == Some(Duration::ZERO) && self.tried.replace(true) {
                 return Err(ErrorKind::TimedOut.into());
             }
-            first = false;
+            self.tried.set(true);
             match read(left.map(|left| left.max(Duration::from_millis(1)))) {
                 Err(err) if err.kind() == ErrorKind::Interrupted || is_timeout(&err) => {}
                 result => return result,
@@ -129,9 +138,9 @@ mod tests {
 
     #[test]
     fn a_read_is_tried_again_until_the_deadline_and_at_least_once() {
+        let started = Instant::now();
         let deadline = Deadline::after(Duration::from_millis(30));
         let mut calls = 0;
-        let started = Instant::now();
         let result: io::Result<()> = deadline.read(|left| {
             calls += 1;
             assert!(left.is_some_and(|left| left >= Duration::from_millis(1)));
@@ -147,7 +156,28 @@ mod tests {
         let passed = Deadline::after(Duration::ZERO);
         assert_eq!(passed.read(|_| Ok(7)).unwrap(), 7);
         let refused: io::Result<()> = passed.read(|_| Err(ErrorKind::ConnectionRefused.into()));
-        assert_eq!(refused.unwrap_err().kind(), ErrorKind::ConnectionRefused);
+        assert_eq!(
+            refused.unwrap_err().kind(),
+            ErrorKind::TimedOut,
+            "read past the deadline"
+        );
+    }
+
+    /// Reads that each succeed cannot carry a caller past its deadline: once it has passed, the
+    /// next call is a timeout, not one more read.
+    #[test]
+    fn reads_that_keep_succeeding_end_at_the_deadline() {
+        let started = Instant::now();
+        let deadline = Deadline::after(Duration::from_millis(20));
+        let mut reads = 0;
+        while deadline.read(|_| Ok(())).is_ok() {
+            reads += 1;
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "{reads} reads and counting"
+            );
+        }
+        assert!(started.elapsed() >= Duration::from_millis(20));
     }
 
     #[test]

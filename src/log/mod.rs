@@ -85,9 +85,9 @@ struct Writer {
     queue: Receiver<Entry>,
     counts: Arc<Counts>,
     output: Output,
-    /// Whether the count of dropped or lost lines goes to stderr (for stdout, whose lines stay
-    /// the original's) rather than into the stream itself, where the gap is.
-    notices_on_stderr: bool,
+    /// Where the count of dropped or lost lines goes: another log (stderr, for stdout, whose
+    /// lines stay the original's), or, when none, the stream itself, where the gap is.
+    notices: Option<Log>,
 }
 
 impl Log {
@@ -98,7 +98,7 @@ impl Log {
 
     /// Returns a log to standard output.
     pub fn stdout() -> Self {
-        Self::new(Box::new(io::stdout()), true)
+        Self::new(Box::new(io::stdout()), Some(Log::stderr()))
     }
 
     /// Returns the log to standard error that servers report on; every call shares one queue
@@ -106,16 +106,16 @@ impl Log {
     pub fn stderr() -> Self {
         static STDERR: OnceLock<Log> = OnceLock::new();
         STDERR
-            .get_or_init(|| Self::new(Box::new(io::stderr()), false))
+            .get_or_init(|| Self::new(Box::new(io::stderr()), None))
             .clone()
     }
 
     /// Returns a log to `sink`, which reports its own dropped lines inline.
     pub fn to_writer(sink: impl Write + Send + 'static) -> Self {
-        Self::new(Box::new(sink), false)
+        Self::new(Box::new(sink), None)
     }
 
-    fn new(sink: Box<dyn Write + Send>, notices_on_stderr: bool) -> Self {
+    fn new(sink: Box<dyn Write + Send>, notices: Option<Log>) -> Self {
         let (queue, entries) = mpsc::channel();
         let counts = Arc::<Counts>::default();
         let output = Output::new(sink);
@@ -123,7 +123,7 @@ impl Log {
             queue: entries,
             counts: Arc::clone(&counts),
             output,
-            notices_on_stderr,
+            notices,
         };
         let inner = Inner {
             queue,
@@ -143,17 +143,18 @@ impl Log {
     /// are ignored: a server does not stop serving because nobody reads its log.
     pub fn line(&self, line: fmt::Arguments<'_>) {
         let Some(inner) = &self.inner else { return };
+        inner.start();
         let mut bytes = Vec::with_capacity(64);
         // Writing into a Vec cannot fail.
         let _ = bytes.write_fmt(line);
         bytes.push(b'\n');
-        let (len, counts) = (bytes.len(), &inner.counts);
-        if counts.pending.fetch_add(len, Ordering::Relaxed) + len > MAX_PENDING {
-            counts.pending.fetch_sub(len, Ordering::Relaxed);
+        bytes.shrink_to_fit();
+        let (cost, counts) = (cost(&bytes), &inner.counts);
+        if counts.pending.fetch_add(cost, Ordering::Relaxed) + cost > MAX_PENDING {
+            counts.pending.fetch_sub(cost, Ordering::Relaxed);
             counts.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        inner.start();
         let _ = inner.queue.send(Entry::Line(bytes));
     }
 
@@ -164,6 +165,12 @@ impl Log {
             inner.flush();
         }
     }
+}
+
+/// What a queued line takes from the budget: its bytes, and about what its allocation and its
+/// place in the queue cost besides (an empty line is no free line).
+fn cost(line: &[u8]) -> usize {
+    line.len() + 64
 }
 
 impl Inner {
@@ -210,6 +217,7 @@ impl Writer {
         let mut notices = RateLimited::default();
         loop {
             // With something to report, the writer wakes for it in time even if no line comes.
+            unreported.dropped(self.counts.dropped.swap(0, Ordering::Relaxed));
             let wait = match unreported.is_empty() {
                 true => Duration::MAX,
                 false => notices.wait(),
@@ -221,16 +229,27 @@ impl Writer {
             };
             // A notice in the stream itself goes just before the lines that follow the gap;
             // one on stderr at most once a second.
-            let now = first.is_some() && !self.notices_on_stderr;
-            self.report(&mut unreported, now || notices.ready());
-            let mut flushed = Vec::new();
+            let inline = self.notices.is_none();
+            self.report(
+                &mut unreported,
+                (first.is_some() && inline) || notices.ready(),
+            );
+            // A batch is at most what the queue holds, so that a producer that never pauses
+            // cannot keep a flush, or the count of what it dropped, waiting.
+            let (mut flushed, mut taken) = (Vec::new(), 0);
             for entry in first.into_iter().chain(self.queue.try_iter()) {
                 match entry {
                     Entry::Line(line) => {
                         self.output.push(&line);
-                        self.counts.pending.fetch_sub(line.len(), Ordering::Relaxed);
+                        taken += cost(&line);
+                        self.counts
+                            .pending
+                            .fetch_sub(cost(&line), Ordering::Relaxed);
                     }
                     Entry::Flush(done) => flushed.push(done),
+                }
+                if taken >= MAX_PENDING {
+                    break;
                 }
             }
             if let Some(lost) = self.output.finish() {
@@ -238,7 +257,8 @@ impl Writer {
             }
             // Whoever waits for the lines so far waits for the count of those dropped too.
             if !flushed.is_empty() {
-                self.report(&mut unreported, true);
+                unreported.dropped(self.counts.dropped.swap(0, Ordering::Relaxed));
+                self.report(&mut unreported, inline || notices.ready());
             }
             // Dropping each wish's sender answers it.
             drop(flushed);
@@ -249,19 +269,21 @@ impl Writer {
             // waits: it finds the writer waiting in `recv`, and wakes it.
             thread::sleep(GATHER);
         }
+        // A line cut short that the stream never took the rest of is lost too.
+        unreported.lost(self.output.abandon());
+        unreported.dropped(self.counts.dropped.swap(0, Ordering::Relaxed));
         self.report(&mut unreported, true);
     }
 
     /// Says what was dropped or lost, if `now`: in the stream itself, kept for another try if
     /// the stream does not take it; or, for standard output, on stderr.
     fn report(&mut self, unreported: &mut Unreported, now: bool) {
-        unreported.dropped(self.counts.dropped.swap(0, Ordering::Relaxed));
         if unreported.is_empty() || !now {
             return;
         }
-        let notice = unreported.notice(self.notices_on_stderr);
-        if self.notices_on_stderr {
-            Log::stderr().line(format_args!("{}", notice.trim_end()));
+        let notice = unreported.notice(self.notices.is_some());
+        if let Some(notices) = &self.notices {
+            notices.line(format_args!("{}", notice.trim_end()));
         } else {
             self.output.push(notice.as_bytes());
             if self.output.finish().is_some() {
@@ -418,6 +440,123 @@ pub(crate) mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    /// A sink that takes `pause` over every write, and tells when it was given what.
+    struct Slow {
+        pause: Duration,
+        tap: mpsc::Sender<(Instant, Vec<u8>)>,
+    }
+
+    impl Write for Slow {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            thread::sleep(self.pause);
+            let _ = self.tap.send((Instant::now(), buf.to_vec()));
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn slow(pause: Duration) -> (Slow, mpsc::Receiver<(Instant, Vec<u8>)>) {
+        let (tap, rx) = mpsc::channel();
+        (Slow { pause, tap }, rx)
+    }
+
+    /// After a burst that overflowed the queue, the count of dropped lines comes within about
+    /// a second though no line follows it.
+    #[test]
+    fn a_burst_is_counted_without_a_line_after_it() {
+        let (sink, rx) = slow(Duration::from_millis(1));
+        let log = Log::to_writer(sink);
+        for i in 0..100_000 {
+            log.line(format_args!("Received from 127.0.0.1:{i}."));
+        }
+        let burst_over = Instant::now();
+        let mut writes = std::iter::from_fn(|| rx.recv_timeout(Duration::from_secs(5)).ok());
+        let notice = writes.find(|(_, bytes)| String::from_utf8_lossy(bytes).contains("dropped"));
+        let waited = notice.expect("a notice within 5 s").0 - burst_over;
+        assert!(waited < Duration::from_millis(1500), "{waited:?}");
+    }
+
+    /// A producer that never pauses keeps neither a flush waiting its two seconds nor the count
+    /// of what it dropped back for the whole load.
+    #[test]
+    fn a_producer_that_never_pauses_keeps_no_flush_waiting() {
+        let (sink, rx) = slow(Duration::from_micros(500));
+        let log = Log::to_writer(sink);
+        let producing = log.clone();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        let producer = thread::spawn(move || {
+            while !stopping.load(Ordering::Relaxed) {
+                producing.line(format_args!("a line that keeps coming"));
+            }
+        });
+        thread::sleep(Duration::from_millis(300));
+        let started = Instant::now();
+        log.flush();
+        let took = started.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        producer.join().expect("the producer should not panic");
+        assert!(took < Duration::from_millis(1000), "flush took {took:?}");
+        let notice = rx
+            .try_iter()
+            .any(|(_, b)| String::from_utf8_lossy(&b).contains("dropped"));
+        assert!(notice, "no count of the lines dropped under the load");
+    }
+
+    /// A log whose notices go to another log (stdout's go to stderr) says what it dropped at
+    /// most once a second there, whatever asks it to flush.
+    #[test]
+    fn notices_on_another_log_come_at_most_once_a_second() {
+        let (tx, notices) = mpsc::channel();
+        let (sink, _written) = slow(Duration::from_millis(2));
+        let log = Log::new(Box::new(sink), Some(Log::to_writer(Tap(tx))));
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_millis(2500) {
+            for i in 0..20_000 {
+                log.line(format_args!("Received from 127.0.0.1:{i}."));
+            }
+            log.flush();
+        }
+        notices
+            .recv_timeout(Duration::from_secs(5))
+            .expect("a notice");
+        drop(log);
+        let more = notices.try_iter().count();
+        assert!(more <= 3, "{} notices in 2.5 s", more + 1);
+    }
+
+    /// What the budget counts is what a line costs, not only its bytes: a million empty lines
+    /// into a stream that takes nothing hold a bounded few.
+    #[test]
+    fn empty_lines_cost_their_keep() {
+        let stuck = Stuck::new();
+        let log = Log::to_writer(stuck.clone());
+        for _ in 0..1_000_000 {
+            log.line(format_args!(""));
+        }
+        stuck.unstick();
+        drop(log);
+        let kept = stuck.text().lines().filter(|line| line.is_empty()).count();
+        assert!(
+            kept <= MAX_PENDING / 64 + output::ATOMIC_WRITE,
+            "{kept} empty lines held"
+        );
+    }
+
+    /// A line over the whole budget is dropped, and counted, also when it is the first.
+    #[test]
+    fn a_first_line_over_the_budget_is_counted() {
+        let (tx, rx) = mpsc::channel();
+        let log = Log::to_writer(Tap(tx));
+        log.line(format_args!("{}", "x".repeat(2 * MAX_PENDING)));
+        log.flush();
+        let written: Vec<u8> = rx.try_iter().flatten().collect();
+        let text = String::from_utf8(written).expect("text");
+        assert_eq!(text, "1 line dropped: this output is not keeping up\n");
     }
 
     #[test]

@@ -70,6 +70,14 @@ impl Output {
         self.lost.take()
     }
 
+    /// Gives up the rest of a line cut short, at the end, when the stream never took it: the
+    /// line is lost (none when nothing was carried).
+    pub(super) fn abandon(&mut self) -> Lost {
+        let lines = u64::from(!std::mem::take(&mut self.carry).is_empty());
+        let error = io::Error::new(ErrorKind::WriteZero, "the rest of a line was never taken");
+        Lost { lines, error }
+    }
+
     fn write_chunk(&mut self) {
         if self.lost.is_none() {
             if let Err(error) = self.write_carry_and_chunk() {
@@ -151,8 +159,10 @@ impl Unreported {
     }
 
     pub(super) fn lost(&mut self, lost: Lost) {
-        self.lost += lost.lines;
-        self.why = lost.error.to_string();
+        if lost.lines > 0 {
+            self.lost += lost.lines;
+            self.why = lost.error.to_string();
+        }
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -294,6 +304,35 @@ mod tests {
                 prop_assert!(write.len() <= ATOMIC_WRITE || one_line, "a long write");
             }
         }
+    }
+
+    /// A sink that takes part of its first write, then fails every one: a file at its size
+    /// limit.
+    struct Cut(bool);
+
+    impl Write for Cut {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            match std::mem::replace(&mut self.0, true) {
+                false => Ok(buf.len() / 2),
+                true => Err(io::Error::other("file too large")),
+            }
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A line cut short whose rest the stream never takes is counted lost at the end, with the
+    /// lines after it that the stream refused.
+    #[test]
+    fn a_line_cut_short_for_good_is_lost_too() {
+        let mut output = Output::new(Box::new(Cut(false)));
+        output.push(b"half of this line\n");
+        output.push(b"and this one\n");
+        let lost = output.finish().expect("a failed write");
+        assert_eq!(lost.lines, 1, "the line not begun");
+        assert_eq!(output.abandon().lines, 1, "the line cut short");
+        assert_eq!(output.abandon().lines, 0);
     }
 
     #[test]

@@ -23,8 +23,9 @@ const LINGER_BYTES: usize = 1 << 20;
 /// without waiting: for when the descriptor is needed back at once.
 pub(crate) fn close_draining(stream: TcpStream, limit: Duration) {
     let _ = stream.shutdown(Shutdown::Write);
-    let waits = !limit.is_zero();
-    if !waits && stream.set_nonblocking(true).is_err() {
+    let at_once = limit.is_zero();
+    // Without time to wait, a non-blocking socket gives what has come, then "would block".
+    if at_once && stream.set_nonblocking(true).is_err() {
         return;
     }
     // The deadline is looked at before every read, so a peer that keeps sending cannot stretch
@@ -33,12 +34,13 @@ pub(crate) fn close_draining(stream: TcpStream, limit: Duration) {
     let mut sink = [0; 8192];
     let mut drained = 0;
     while drained <= LINGER_BYTES {
-        let read = deadline.read(|left| {
-            if waits {
+        let read = match at_once {
+            true => (&stream).read(&mut sink),
+            false => deadline.read(|left| {
                 stream.set_read_timeout(left)?;
-            }
-            (&stream).read(&mut sink)
-        });
+                (&stream).read(&mut sink)
+            }),
+        };
         match read {
             Ok(0) | Err(_) => return,
             Ok(n) => drained += n,
@@ -86,26 +88,39 @@ mod tests {
         Ok(())
     }
 
-    #[test]
-    fn a_trickling_peer_cannot_stretch_a_lingering_close() -> std::io::Result<()> {
-        let (ours, mut peer) = pair_with_unread_input()?;
-        // Sends a byte every 50 ms for 4 s, or until its writes fail.
-        let trickling = thread::spawn(move || {
+    /// Starts a peer that sends a byte every `every` for 4 s, or until its writes fail; returns
+    /// how long it took them to fail (the other end closed for good), if they did.
+    fn trickle(mut peer: TcpStream, every: Duration) -> thread::JoinHandle<Option<Duration>> {
+        thread::spawn(move || {
             let started = Instant::now();
             while started.elapsed() < Duration::from_secs(4) {
                 if peer.write_all(b"x").is_err() {
                     return Some(started.elapsed());
                 }
-                thread::sleep(Duration::from_millis(50));
+                thread::sleep(every);
             }
             None
-        });
-        let started = Instant::now();
-        close_draining(ours, LINGER_TIME);
-        let took = started.elapsed();
-        assert!(took < LINGER_TIME + Duration::from_millis(300), "{took:?}");
-        let failed = trickling.join().expect("peer thread should not panic");
-        assert!(failed.is_some(), "the connection was never closed");
+        })
+    }
+
+    /// Neither a byte every 50 ms nor one every 100 µs, each in time for the read before it
+    /// times out, keeps the close past its limit.
+    #[test]
+    fn a_trickling_peer_cannot_stretch_a_lingering_close() -> std::io::Result<()> {
+        let limit = Duration::from_millis(300);
+        for every in [Duration::from_millis(50), Duration::from_micros(100)] {
+            let (ours, peer) = pair_with_unread_input()?;
+            let trickling = trickle(peer, every);
+            let started = Instant::now();
+            close_draining(ours, limit);
+            let took = started.elapsed();
+            assert!(
+                took < limit + Duration::from_millis(300),
+                "{every:?}: {took:?}"
+            );
+            let failed = trickling.join().expect("peer thread should not panic");
+            assert!(failed.is_some(), "the connection was never closed");
+        }
         Ok(())
     }
 }
