@@ -19,7 +19,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::report::RateLimited;
-use output::{Output, Unreported};
+use output::Output;
 
 mod output;
 
@@ -47,10 +47,7 @@ pub struct Log {
 
 impl fmt::Debug for Log {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let quiet = self.inner.is_none();
-        f.debug_struct("Log")
-            .field("quiet", &quiet)
-            .finish_non_exhaustive()
+        write!(f, "Log {{ quiet: {} }}", self.inner.is_none())
     }
 }
 
@@ -105,9 +102,8 @@ impl Log {
     /// and one writer.
     pub fn stderr() -> Self {
         static STDERR: OnceLock<Log> = OnceLock::new();
-        STDERR
-            .get_or_init(|| Self::new(Box::new(io::stderr()), None))
-            .clone()
+        let stderr = STDERR.get_or_init(|| Self::new(Box::new(io::stderr()), None));
+        stderr.clone()
     }
 
     /// Returns a log to `sink`, which reports its own dropped lines inline.
@@ -176,11 +172,8 @@ fn cost(line: &[u8]) -> usize {
 impl Inner {
     fn start(&self) {
         self.started.call_once(|| {
-            let mut unstarted = self
-                .unstarted
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let Some(writer) = unstarted.take() else {
+            let unstarted = self.unstarted.lock();
+            let Some(writer) = unstarted.unwrap_or_else(PoisonError::into_inner).take() else {
                 return;
             };
             let spawned = thread::Builder::new()
@@ -213,12 +206,11 @@ impl Writer {
     /// Hands each batch of lines to the stream as soon as there is one, until every handle is
     /// gone and the queue is empty; says what was dropped or lost on the way.
     fn run(mut self) {
-        let mut unreported = Unreported::default();
         let mut notices = RateLimited::default();
         loop {
             // With something to report, the writer wakes for it in time even if no line comes.
-            unreported.dropped(self.counts.dropped.swap(0, Ordering::Relaxed));
-            let wait = match unreported.is_empty() {
+            self.take_dropped();
+            let wait = match self.output.unreported.is_empty() {
                 true => Duration::MAX,
                 false => notices.wait(),
             };
@@ -230,10 +222,7 @@ impl Writer {
             // A notice in the stream itself goes just before the lines that follow the gap;
             // one on stderr at most once a second.
             let inline = self.notices.is_none();
-            self.report(
-                &mut unreported,
-                (first.is_some() && inline) || notices.ready(),
-            );
+            self.report((first.is_some() && inline) || notices.ready());
             // A batch is at most what the queue holds, so that a producer that never pauses
             // cannot keep a flush, or the count of what it dropped, waiting.
             let (mut flushed, mut taken) = (Vec::new(), 0);
@@ -242,9 +231,8 @@ impl Writer {
                     Entry::Line(line) => {
                         self.output.push(&line);
                         taken += cost(&line);
-                        self.counts
-                            .pending
-                            .fetch_sub(cost(&line), Ordering::Relaxed);
+                        let pending = &self.counts.pending;
+                        pending.fetch_sub(cost(&line), Ordering::Relaxed);
                     }
                     Entry::Flush(done) => flushed.push(done),
                 }
@@ -252,13 +240,11 @@ impl Writer {
                     break;
                 }
             }
-            if let Some(lost) = self.output.finish() {
-                unreported.lost(lost);
-            }
+            self.output.finish();
             // Whoever waits for the lines so far waits for the count of those dropped too.
             if !flushed.is_empty() {
-                unreported.dropped(self.counts.dropped.swap(0, Ordering::Relaxed));
-                self.report(&mut unreported, inline || notices.ready());
+                self.take_dropped();
+                self.report(inline || notices.ready());
             }
             // Dropping each wish's sender answers it.
             drop(flushed);
@@ -269,28 +255,31 @@ impl Writer {
             // waits: it finds the writer waiting in `recv`, and wakes it.
             thread::sleep(GATHER);
         }
-        // A line cut short that the stream never took the rest of is lost too.
-        unreported.lost(self.output.abandon());
-        unreported.dropped(self.counts.dropped.swap(0, Ordering::Relaxed));
-        self.report(&mut unreported, true);
+        self.output.abandon();
+        self.take_dropped();
+        self.report(true);
+    }
+
+    fn take_dropped(&mut self) {
+        self.output.unreported.dropped += self.counts.dropped.swap(0, Ordering::Relaxed);
     }
 
     /// Says what was dropped or lost, if `now`: in the stream itself, kept for another try if
     /// the stream does not take it; or, for standard output, on stderr.
-    fn report(&mut self, unreported: &mut Unreported, now: bool) {
-        if unreported.is_empty() || !now {
+    fn report(&mut self, now: bool) {
+        if self.output.unreported.is_empty() || !now {
             return;
         }
-        let notice = unreported.notice(self.notices.is_some());
+        let kept = std::mem::take(&mut self.output.unreported);
+        let notice = kept.notice(self.notices.is_some());
         if let Some(notices) = &self.notices {
             notices.line(format_args!("{}", notice.trim_end()));
         } else {
             self.output.push(notice.as_bytes());
-            if self.output.finish().is_some() {
-                return;
+            if !self.output.finish() {
+                self.output.unreported = kept;
             }
         }
-        *unreported = Unreported::default();
     }
 }
 

@@ -25,23 +25,17 @@ pub(super) const ATOMIC_WRITE: usize = 512;
 /// The longest pause between two tries of a stream that would block.
 const LONGEST_WAIT: Duration = Duration::from_millis(50);
 
-/// A log's stream: whole lines gathered into chunks that fit one atomic write, and the rest of a
-/// line a failed write cut.
+/// A log's stream: whole lines gathered into chunks that fit one atomic write, the rest of a
+/// line a failed write cut, and what was dropped or lost and not yet reported.
 pub(super) struct Output {
     sink: Box<dyn Write + Send>,
     /// Whole lines waiting to go out together: at most [`ATOMIC_WRITE`] bytes, or one longer line.
     chunk: Vec<u8>,
     /// The rest of a line a failed write cut short, which goes out before anything else.
     carry: Vec<u8>,
-    /// What the batch lost since a write of it failed: the rest of the batch is lost too.
-    lost: Option<Lost>,
-}
-
-/// What a batch lost: how many lines, and why.
-#[derive(Debug)]
-pub(super) struct Lost {
-    pub(super) lines: u64,
-    pub(super) error: io::Error,
+    /// Whether a write of the batch under way failed: the rest of the batch is lost with it.
+    failed: bool,
+    pub(super) unreported: Unreported,
 }
 
 impl Output {
@@ -50,7 +44,8 @@ impl Output {
             sink,
             chunk: Vec::new(),
             carry: Vec::new(),
-            lost: None,
+            failed: false,
+            unreported: Unreported::default(),
         }
     }
 
@@ -63,29 +58,32 @@ impl Output {
         self.chunk.extend_from_slice(line);
     }
 
-    /// Writes out the rest of the batch; returns what the batch lost, if a write failed.
-    pub(super) fn finish(&mut self) -> Option<Lost> {
+    /// Writes out the rest of the batch; returns false if a write of it failed, and counts the
+    /// lines lost.
+    pub(super) fn finish(&mut self) -> bool {
         self.write_chunk();
         let _ = self.sink.flush();
-        self.lost.take()
+        !std::mem::take(&mut self.failed)
     }
 
-    /// Gives up the rest of a line cut short, at the end, when the stream never took it: the
-    /// line is lost (none when nothing was carried).
-    pub(super) fn abandon(&mut self) -> Lost {
-        let lines = u64::from(!std::mem::take(&mut self.carry).is_empty());
-        let error = io::Error::new(ErrorKind::WriteZero, "the rest of a line was never taken");
-        Lost { lines, error }
+    /// Gives up the rest of a line cut short, at the end, when the stream never took it: that
+    /// line is lost too.
+    pub(super) fn abandon(&mut self) {
+        if !std::mem::take(&mut self.carry).is_empty() {
+            self.unreported
+                .lost("the rest of a line was never taken".into(), 1);
+        }
     }
 
     fn write_chunk(&mut self) {
-        if self.lost.is_none() {
+        if !self.failed {
             if let Err(error) = self.write_carry_and_chunk() {
-                self.lost = Some(Lost { lines: 0, error });
+                self.failed = true;
+                self.unreported.lost(error.to_string(), 0);
             }
         }
-        if let Some(lost) = &mut self.lost {
-            lost.lines += count_lines(&self.chunk);
+        if self.failed {
+            self.unreported.lost += count_lines(&self.chunk);
         }
         self.chunk.clear();
     }
@@ -146,23 +144,18 @@ fn count_lines(bytes: &[u8]) -> u64 {
 }
 
 /// Lines a log dropped (its queue was full) or lost (a write failed), not reported yet.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(super) struct Unreported {
-    dropped: u64,
+    pub(super) dropped: u64,
     lost: u64,
     why: String,
 }
 
 impl Unreported {
-    pub(super) fn dropped(&mut self, lines: u64) {
-        self.dropped += lines;
-    }
-
-    pub(super) fn lost(&mut self, lost: Lost) {
-        if lost.lines > 0 {
-            self.lost += lost.lines;
-            self.why = lost.error.to_string();
-        }
+    /// Counts `lines` lost, for `why`.
+    fn lost(&mut self, why: String, lines: u64) {
+        self.lost += lines;
+        self.why = why;
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -272,7 +265,6 @@ mod tests {
                 .collect();
             let flaky = Flaky { script: Arc::new(script), ..Flaky::default() };
             let mut output = Output::new(Box::new(flaky.clone()));
-            let mut lost = 0;
             let mut rest = &lines[..];
             for size in batches.iter().cycle() {
                 if rest.is_empty() {
@@ -280,16 +272,16 @@ mod tests {
                 }
                 let (batch, after) = rest.split_at((*size).min(rest.len()));
                 batch.iter().for_each(|line| output.push(line));
-                if let Some(gone) = output.finish() {
-                    // Only a real failure loses lines: "would block" and signals are waited out.
-                    prop_assert_eq!(gone.error.kind(), ErrorKind::Other);
-                    lost += gone.lines;
-                }
+                output.finish();
                 rest = after;
             }
             // Once the stream takes writes again, a line begun before is finished first.
             *flaky.healed.lock().unwrap() = true;
-            prop_assert!(output.finish().is_none());
+            prop_assert!(output.finish());
+            // Only a real failure loses lines: "would block" and signals are waited out.
+            let unreported = &output.unreported;
+            prop_assert!(unreported.lost == 0 || unreported.why == "no space left");
+            let lost = unreported.lost;
             let taken = flaky.taken.lock().unwrap().clone();
             prop_assert!(taken.is_empty() || taken.ends_with(b"\n"), "half a line");
             let mut expected = lines.iter();
@@ -329,20 +321,21 @@ mod tests {
         let mut output = Output::new(Box::new(Cut(false)));
         output.push(b"half of this line\n");
         output.push(b"and this one\n");
-        let lost = output.finish().expect("a failed write");
-        assert_eq!(lost.lines, 1, "the line not begun");
-        assert_eq!(output.abandon().lines, 1, "the line cut short");
-        assert_eq!(output.abandon().lines, 0);
+        assert!(!output.finish(), "a write failed");
+        assert_eq!(output.unreported.lost, 1, "the line not begun");
+        output.abandon();
+        assert_eq!(output.unreported.lost, 2, "and the line cut short");
+        output.abandon();
+        assert_eq!(output.unreported.lost, 2);
     }
 
     #[test]
     fn one_line_is_a_line() {
-        let mut unreported = Unreported::default();
-        unreported.dropped(1);
-        unreported.lost(Lost {
-            lines: 1,
-            error: io::Error::other("disk full"),
-        });
+        let mut unreported = Unreported {
+            dropped: 1,
+            ..Unreported::default()
+        };
+        unreported.lost("disk full".into(), 1);
         assert_eq!(
             unreported.notice(true),
             "1 log line dropped: standard output is not keeping up\n\
@@ -354,11 +347,8 @@ mod tests {
     fn the_notices_say_what_was_dropped_and_lost() {
         let mut unreported = Unreported::default();
         assert!(unreported.is_empty());
-        unreported.dropped(3);
-        unreported.lost(Lost {
-            lines: 2,
-            error: io::Error::other("disk full"),
-        });
+        unreported.dropped = 3;
+        unreported.lost("disk full".into(), 2);
         assert_eq!(
             unreported.notice(false),
             "3 lines dropped: this output is not keeping up\n\

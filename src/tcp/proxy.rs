@@ -36,11 +36,9 @@ pub(crate) struct Header {
 /// Whom the balancer speaks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Origin {
-    /// A client: its address, and the address it connected to.
-    Client {
-        source: SocketAddr,
-        destination: SocketAddr,
-    },
+    /// A client, at this address (the header's source; its destination is checked, and not
+    /// needed).
+    Client(SocketAddr),
     /// Itself: a connection of the balancer's own, such as a health check (version 2's LOCAL
     /// command). The connection's own addresses stand.
     Balancer,
@@ -96,7 +94,7 @@ pub(crate) fn read_header(
         }
         if let Some(header) = parse(&got).map_err(str::to_string)? {
             let caller = match header.origin {
-                Origin::Client { source, .. } => Caller::Client(source),
+                Origin::Client(source) => Caller::Client(source),
                 Origin::Unnamed => Caller::Client(peer),
                 Origin::Balancer => Caller::Balancer,
             };
@@ -162,17 +160,13 @@ fn v1_fields(line: &[u8]) -> Result<Origin, Invalid> {
     let [protocol, source, destination, source_port, destination_port] = fields[..] else {
         return Err("a version 1 header without its five fields");
     };
-    let (source, destination) = match protocol {
+    let (source, _) = match protocol {
         "TCP4" => (ip::<Ipv4Addr>(source)?, ip::<Ipv4Addr>(destination)?),
         "TCP6" => (ipv6(source)?, ipv6(destination)?),
-        _ => {
-            return Err("a version 1 protocol other than TCP4, TCP6, UNKNOWN");
-        }
+        _ => return Err("a version 1 protocol other than TCP4, TCP6, UNKNOWN"),
     };
-    Ok(Origin::Client {
-        source: SocketAddr::new(source, port(source_port)?),
-        destination: SocketAddr::new(destination, port(destination_port)?),
-    })
+    port(destination_port)?;
+    Ok(Origin::Client(SocketAddr::new(source, port(source_port)?)))
 }
 
 /// Reads an IPv6 address as the spec writes them, groups of hexadecimal digits between colons:
@@ -258,20 +252,16 @@ fn v2_addresses(family: u8, block: &[u8]) -> Result<Origin, Invalid> {
     Ok(origin)
 }
 
-/// Reads two addresses of `N` bytes and two ports off the start of `block`; returns them and
-/// the rest.
+/// Reads two addresses of `N` bytes and two ports off the start of `block`: the client's
+/// address and port, the first of each; returns it and the rest.
 fn addresses<const N: usize>(block: &[u8]) -> Option<(Origin, &[u8])>
 where
     IpAddr: From<[u8; N]>,
 {
     let (source, rest) = block.split_first_chunk::<N>()?;
-    let (destination, rest) = rest.split_first_chunk::<N>()?;
-    let (&[s1, s2, d1, d2], rest) = rest.split_first_chunk()?;
-    let origin = Origin::Client {
-        source: SocketAddr::new(IpAddr::from(*source), u16::from_be_bytes([s1, s2])),
-        destination: SocketAddr::new(IpAddr::from(*destination), u16::from_be_bytes([d1, d2])),
-    };
-    Some((origin, rest))
+    let (&[high, low, ..], rest) = rest.get(N..)?.split_first_chunk::<4>()?;
+    let client = SocketAddr::new(IpAddr::from(*source), u16::from_be_bytes([high, low]));
+    Some((Origin::Client(client), rest))
 }
 
 /// Walks the type-length-value entries after the addresses, each of which must fit.
@@ -342,11 +332,8 @@ mod tests {
         text.parse().expect("a valid address")
     }
 
-    fn client(source: &str, destination: &str) -> Origin {
-        Origin::Client {
-            source: addr(source),
-            destination: addr(destination),
-        }
+    fn client(source: &str) -> Origin {
+        Origin::Client(addr(source))
     }
 
     /// The spec's examples and HAProxy's health check, with what follows them.
@@ -369,11 +356,11 @@ mod tests {
         vec![
             (
                 b"PROXY TCP4 198.51.100.7 192.0.2.1 40123 9999\r\n".to_vec(),
-                client("198.51.100.7:40123", "192.0.2.1:9999"),
+                client("198.51.100.7:40123"),
             ),
             (
                 b"PROXY TCP6 2001:db8::1 ::1 80 443\r\n".to_vec(),
-                client("[2001:db8::1]:80", "[::1]:443"),
+                client("[2001:db8::1]:80"),
             ),
             (b"PROXY UNKNOWN\r\n".to_vec(), Origin::Unnamed),
             (
@@ -381,8 +368,8 @@ mod tests {
                 Origin::Unnamed,
             ),
             (v2_local, Origin::Balancer),
-            (v2_tcp4, client("198.51.100.7:40123", "192.0.2.1:9999")),
-            (v2_tcp6, client("[2001:db8::1]:80", "[::1]:443")),
+            (v2_tcp4, client("198.51.100.7:40123")),
+            (v2_tcp6, client("[2001:db8::1]:80")),
         ]
     }
 
@@ -606,7 +593,7 @@ mod tests {
                 let bytes = header(version, source, destination);
                 let parsed = parse(&bytes).unwrap().expect("a whole header");
                 prop_assert_eq!(parsed.len, bytes.len());
-                prop_assert_eq!(parsed.origin, Origin::Client { source, destination });
+                prop_assert_eq!(parsed.origin, Origin::Client(source));
             }
         }
     }
