@@ -84,34 +84,21 @@ impl std::fmt::Display for Shown<'_> {
     }
 }
 
-/// Says how a reply that came differs from the one `expected`: both quoted short, and, when
-/// they differ only past what the quotes show, from which byte on and what each holds there.
-/// A quote cut short says the whole length; `more` says that more came than was looked at.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Mismatch<'a> {
-    pub(crate) expected: &'a [u8],
-    pub(crate) got: &'a [u8],
-    pub(crate) more: bool,
-}
-
-impl std::fmt::Display for Mismatch<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (expected, got) = (self.expected, self.got);
-        write!(f, "expected {} but got {}", Shown(expected), Shown(got))?;
-        if self.more {
-            f.write_str(" and more")?;
-        }
-        let same = expected.iter().zip(got).take_while(|(a, b)| a == b).count();
-        if same >= Shown::LONGEST {
-            write!(
-                f,
-                "; they differ from byte {same} on: {} against {}",
-                Shown(&expected[same..]),
-                Shown(&got[same..])
-            )?;
-        }
-        Ok(())
+/// The error for a reply that came, `got`, that is not the one `expected`: `InvalidData`,
+/// saying how it differs: both quoted short, and, when they differ only past what the quotes
+/// show, from which byte on and what each holds there. A quote cut short says the whole length;
+/// `more` says that more came than was looked at.
+pub(crate) fn mismatch(expected: &[u8], got: &[u8], more: bool) -> std::io::Error {
+    let mut said = format!("expected {} but got {}", Shown(expected), Shown(got));
+    if more {
+        said += " and more";
     }
+    let same = expected.iter().zip(got).take_while(|(a, b)| a == b).count();
+    if same >= Shown::LONGEST {
+        let (expected, got) = (Shown(&expected[same..]), Shown(&got[same..]));
+        said += &format!("; they differ from byte {same} on: {expected} against {got}");
+    }
+    std::io::Error::new(std::io::ErrorKind::InvalidData, said)
 }
 
 #[cfg(test)]
@@ -157,11 +144,8 @@ mod tests {
 
     #[test]
     fn a_mismatch_says_where_the_two_differ() {
-        let short = Mismatch {
-            expected: b"Hello, Ada!",
-            got: b"Hello, Bob!",
-            more: false,
-        };
+        let short = mismatch(b"Hello, Ada!", b"Hello, Bob!", false);
+        assert_eq!(short.kind(), std::io::ErrorKind::InvalidData);
         assert_eq!(
             short.to_string(),
             r#"expected "Hello, Ada!" but got "Hello, Bob!""#
@@ -171,15 +155,15 @@ mod tests {
         let a53 = "a".repeat(53);
         let a30 = "a".repeat(30);
         assert_eq!(
-            Mismatch {
-                expected: &expected,
-                got: &got,
-                more: false,
-            }
-            .to_string(),
+            mismatch(&expected, &got, false).to_string(),
             format!(
                 r#"expected "Hello, {a53}"... (108 bytes) but got "Hello, {a53}"... (85 bytes); they differ from byte 77 on: "{a30}!" against "!Hello, ""#
             )
+        );
+        let more = mismatch(b"Hello, Ada!", b"Hello, Bob!", true).to_string();
+        assert!(
+            more.ends_with(r#" but got "Hello, Bob!" and more"#),
+            "{more}"
         );
     }
 }

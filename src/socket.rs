@@ -55,11 +55,8 @@ pub(crate) struct Deadline {
 impl Deadline {
     /// Returns the deadline `limit` from now.
     pub(crate) fn after(limit: Duration) -> Self {
-        let at = Instant::now().checked_add(limit);
-        Deadline {
-            at,
-            tried: Cell::new(false),
-        }
+        let (at, tried) = (Instant::now().checked_add(limit), Cell::default());
+        Deadline { at, tried }
     }
 
     /// Returns the time left, zero once the deadline has passed; `None` for no deadline.

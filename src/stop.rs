@@ -52,15 +52,11 @@ impl StopHandle {
     }
 
     fn poke_server(&self) -> io::Result<()> {
+        let addr = self.addr;
         match self.poke {
-            Poke::Connect => {
-                TcpStream::connect_timeout(&self.addr, Duration::from_secs(1))?;
-            }
-            Poke::Datagram => {
-                ephemeral_socket_for(self.addr)?.send_to(&[], self.addr)?;
-            }
+            Poke::Connect => TcpStream::connect_timeout(&addr, Duration::from_secs(1)).map(drop),
+            Poke::Datagram => ephemeral_socket_for(addr)?.send_to(&[], addr).map(drop),
         }
-        Ok(())
     }
 }
 

@@ -37,11 +37,10 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<()> {
     let addr = args.to.shown();
+    let (to, timeout) = (args.to.addr(), args.timeout.0);
     let connected = match args.proxy_header {
-        None => TcpClient::connect(args.to.addr(), args.timeout.0),
-        Some(version) => {
-            TcpClient::connect_with_proxy_header(args.to.addr(), args.timeout.0, version)
-        }
+        None => TcpClient::connect(to, timeout),
+        Some(version) => TcpClient::connect_with_proxy_header(to, timeout, version),
     };
     let mut client = connected.with_context(|| format!("failed to connect to {addr}"))?;
     let mut out = io::stdout().lock();

@@ -47,14 +47,12 @@ fn run(args: Args) -> anyhow::Result<()> {
         .proxy_protocol(args.proxy_protocol);
     // Before any thread starts and before clients are told the server is there.
     server.reserve_descriptors()?;
-    let bound = server
-        .local_addr()
-        .context("failed to read the bound address")?;
+    let bound = server.local_addr();
+    let bound = bound.context("failed to read the bound address")?;
     Log::stderr().line(format_args!("listening on {bound}"));
     let log = Log::stdout();
     log.line(format_args!("TCPServer is waiting for connection..."));
     let server = server.log(if args.quiet { Log::quiet() } else { log });
-    server
-        .run()
-        .with_context(|| format!("server on {bound} failed"))
+    let ran = server.run();
+    ran.with_context(|| format!("server on {bound} failed"))
 }

@@ -26,14 +26,12 @@ fn main() -> ExitCode {
 fn run(args: Args) -> anyhow::Result<()> {
     let server = UdpServer::bind(args.at.addr())
         .with_context(|| format!("failed to bind {}", args.at.shown()))?;
-    let bound = server
-        .local_addr()
-        .context("failed to read the bound address")?;
+    let bound = server.local_addr();
+    let bound = bound.context("failed to read the bound address")?;
     Log::stderr().line(format_args!("listening on {bound}"));
     let log = Log::stdout();
     log.line(format_args!("Bind UDP on {}...", bound.port()));
     let server = server.log(if args.quiet { Log::quiet() } else { log });
-    server
-        .run()
-        .with_context(|| format!("server on {bound} failed"))
+    let ran = server.run();
+    ran.with_context(|| format!("server on {bound} failed"))
 }

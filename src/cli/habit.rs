@@ -35,10 +35,8 @@ fn port(text: &str) -> Option<u16> {
 
 /// An IP address, IPv6 also in brackets; returned without them.
 fn address(text: &str) -> Option<String> {
-    let bare = text
-        .strip_prefix('[')
-        .and_then(|t| t.strip_suffix(']'))
-        .unwrap_or(text);
+    let inside = text.strip_prefix('[').and_then(|t| t.strip_suffix(']'));
+    let bare = inside.unwrap_or(text);
     bare.parse::<IpAddr>().ok().map(|_| bare.to_string())
 }
 
@@ -63,9 +61,7 @@ pub(super) fn misplaced<'a>(
         return None;
     }
     let names: Vec<&str> = names.into_iter().collect();
-    let (first, what) = names
-        .iter()
-        .find_map(|name| Some((*name, place(name)?.2)))?;
+    let (first, what) = names.iter().find_map(|n| Some((*n, place(n)?.2)))?;
     let (mut host, mut port) = (None, None);
     for (i, name) in names.iter().enumerate() {
         let Some((h, p, _)) = place(name) else {

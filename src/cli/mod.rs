@@ -148,10 +148,8 @@ pub fn parse<A: Parser>(program: Program) -> A {
 
 /// The value of the argument `id` if it was typed on the command line, not defaulted.
 fn typed<'a, T: Clone + Send + Sync + 'static>(matches: &'a ArgMatches, id: &str) -> Option<&'a T> {
-    match matches.value_source(id) {
-        Some(ValueSource::CommandLine) => matches.get_one::<T>(id),
-        _ => None,
-    }
+    let typed = matches.value_source(id) == Some(ValueSource::CommandLine);
+    matches.get_one::<T>(id).filter(|_| typed)
 }
 
 /// Turns what a binary's `run` returned into its exit code: 0, or 1 after one line on stderr,

@@ -70,8 +70,8 @@ impl Output {
     /// line is lost too.
     pub(super) fn abandon(&mut self) {
         if !std::mem::take(&mut self.carry).is_empty() {
-            self.unreported
-                .lost("the rest of a line was never taken".into(), 1);
+            let why = "the rest of a line was never taken";
+            self.unreported.lost(why.into(), 1);
         }
     }
 
@@ -100,17 +100,16 @@ impl Output {
             self.chunk.clear();
             return Ok(());
         };
+        let newline = |b: &u8| *b == b'\n';
         let whole = self.chunk[..written]
             .iter()
-            .rposition(|&b| b == b'\n')
+            .rposition(newline)
             .map_or(0, |i| i + 1);
-        let begun_ends = match written > whole {
-            // Half a line is out: the rest of it goes before anything else.
-            true => self.chunk[written..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(self.chunk.len(), |i| written + i + 1),
-            false => written,
+        // Half a line is out: the rest of it goes before anything else.
+        let begun_ends = match self.chunk[written..].iter().position(newline) {
+            Some(i) if written > whole => written + i + 1,
+            None if written > whole => self.chunk.len(),
+            _ => written,
         };
         self.carry
             .extend_from_slice(&self.chunk[written..begun_ends]);

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use super::connection::Settings;
+use super::connection::{Settings, serve};
 use super::fdlimit::{self, Budget};
-use super::linger::close_draining;
+use super::linger::{LINGER_TIME, close_draining};
 use crate::log::Log;
 use crate::protocol::BUSY;
 use crate::report::{Failures, RateLimited};
@@ -30,6 +30,24 @@ pub(crate) enum Job {
     /// To be closed with a lingering close, after the busy line: the stream, and its claim on
     /// the turned-away connections that may linger at once.
     Linger(TcpStream, Slot),
+}
+
+impl Job {
+    /// Does what the job needs a thread for; the lingering close gives back its slot when done.
+    pub(crate) fn run(self, settings: &Settings) {
+        match self {
+            Job::Serve(connection) => serve(connection, settings),
+            Job::Linger(stream, _slot) => close_draining(stream, LINGER_TIME),
+        }
+    }
+
+    /// The peer of a connection to be served.
+    pub(crate) fn peer(&self) -> Option<SocketAddr> {
+        match self {
+            Job::Serve(connection) => Some(connection.peer),
+            Job::Linger(..) => None,
+        }
+    }
 }
 
 /// A connection let in: the stream, its peer, and its claim on the connection limit.
@@ -139,8 +157,8 @@ impl Admission {
             }
             Err(err) => {
                 self.spare = self.spare.take().or_else(fdlimit::spare);
-                self.failures
-                    .failed(&self.reports, "accept a connection", &err);
+                let what = "accept a connection";
+                self.failures.failed(&self.reports, what, &err);
             }
         }
         None
@@ -170,8 +188,8 @@ impl Admission {
     }
 
     fn report_turned_away(&mut self, peer: SocketAddr, why: std::fmt::Arguments<'_>) {
-        self.turned_away
-            .report(&self.reports, format_args!("{peer}: turned away, {why}"));
+        let (limiter, reports) = (&mut self.turned_away, &self.reports);
+        limiter.report(reports, format_args!("{peer}: turned away, {why}"));
     }
 }
 

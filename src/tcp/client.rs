@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::proxy::{self, ProxyHeader};
 use crate::addr::first_that_works;
 use crate::duration::Dur;
-use crate::protocol::{self, EXIT, Mismatch, Shown, WELCOME};
+use crate::protocol::{self, EXIT, Shown, WELCOME};
 use crate::socket::{Deadline, timed_out};
 
 /// A client of the TCP greeting server that sends names bare, as the original client does.
@@ -193,12 +193,7 @@ impl TcpClient {
                 Ok(n) => got += n,
             }
         }
-        let mismatch = Mismatch {
-            expected,
-            got: &self.buf[..got.min(most)],
-            more: got > most,
-        };
-        io::Error::new(ErrorKind::InvalidData, mismatch.to_string())
+        protocol::mismatch(expected, &self.buf[..got.min(most)], got > most)
     }
 
     /// Turns a socket timeout into an error that names the limit.

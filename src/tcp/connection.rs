@@ -41,11 +41,7 @@ pub(crate) struct Settings {
 /// The slot is given back as soon as the connection is closed, before the line that says so:
 /// whoever reads `closed` in the log may connect again at once and find the slot free.
 pub(crate) fn serve(admitted: Admitted, settings: &Settings) {
-    let Admitted {
-        mut stream,
-        peer,
-        slot,
-    } = admitted;
+    let (mut stream, peer, slot) = (admitted.stream, admitted.peer, admitted.slot);
     let (caller, first) = match settings.proxy_protocol {
         false => (Caller::Client(peer), Vec::new()),
         true => match read_header(&mut stream, peer) {

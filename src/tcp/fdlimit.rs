@@ -39,13 +39,8 @@ impl Budget {
     ///
     /// When the limit leaves room for no connection and no turned-away one beside it.
     pub(crate) fn new(wanted: usize, limit: Option<usize>, open: usize) -> io::Result<Self> {
-        let Some(limit) = limit else {
-            return Ok(Budget {
-                connections: wanted,
-                lingering: MAX_LINGERING,
-                lowered_by: None,
-            });
-        };
+        // No limit is one too large to lower anything.
+        let limit = limit.unwrap_or(usize::MAX);
         let free = limit.saturating_sub(open + WORKING);
         if free < 2 {
             return Err(io::Error::other(format!(
@@ -93,14 +88,9 @@ pub(crate) fn open_file_limit() -> Option<usize> {
 /// Reads the soft "Max open files" value out of the text of `/proc/self/limits`.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn soft_open_files(limits: &str) -> Option<usize> {
-    let line = limits
-        .lines()
-        .find(|line| line.starts_with("Max open files"))?;
-    line["Max open files".len()..]
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+    const FIELD: &str = "Max open files";
+    let line = limits.lines().find_map(|line| line.strip_prefix(FIELD))?;
+    line.split_whitespace().next()?.parse().ok()
 }
 
 /// Takes a descriptor to hold in reserve, if one can be had: given up, it lets `accept` take one

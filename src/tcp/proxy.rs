@@ -25,36 +25,24 @@ const V1_START: &[u8] = b"PROXY ";
 /// How a version 2 header begins.
 const V2_SIGNATURE: &[u8] = b"\r\n\r\n\0\r\nQUIT\n";
 
-/// A PROXY header: how many bytes it took, and what it says of the connection.
+/// A PROXY header: how many bytes it took, and whom it says the connection is from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Header {
     /// How many bytes of the connection the header took; the conversation starts after them.
     pub(crate) len: usize,
-    pub(crate) origin: Origin,
-}
-
-/// Whom the balancer speaks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Origin {
-    /// A client, at this address (the header's source; its destination is checked, and not
-    /// needed).
-    Client(SocketAddr),
-    /// Itself: a connection of the balancer's own, such as a health check (version 2's LOCAL
-    /// command). The connection's own addresses stand.
-    Balancer,
-    /// A client it cannot name in the header (version 1's UNKNOWN, version 2's UNSPEC, and the
-    /// UDP and UNIX families, which a TCP server does not implement): the connection's own
-    /// addresses stand.
-    Unnamed,
+    pub(crate) caller: Caller,
 }
 
 /// Whom a connection is from, as its header says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Caller {
-    /// A client, at this address: its own, or the connection's when the balancer could not
-    /// name it.
+    /// A client, at this address: the header's source (its destination is checked, and not
+    /// needed), or the connection's own when the balancer could not name it: version 1's
+    /// UNKNOWN, version 2's UNSPEC, and the UDP and UNIX families, which a TCP server does not
+    /// implement.
     Client(SocketAddr),
-    /// The balancer itself, such as a health check.
+    /// The balancer itself: a connection of its own, such as a health check (version 2's LOCAL
+    /// command).
     Balancer,
 }
 
@@ -92,28 +80,23 @@ pub(crate) fn read_header(
             }
             Err(err) => return Err(err.to_string()),
         }
-        if let Some(header) = parse(&got).map_err(str::to_string)? {
-            let caller = match header.origin {
-                Origin::Client(source) => Caller::Client(source),
-                Origin::Unnamed => Caller::Client(peer),
-                Origin::Balancer => Caller::Balancer,
-            };
-            return Ok((caller, got.split_off(header.len)));
+        if let Some(header) = parse(&got, peer).map_err(str::to_string)? {
+            return Ok((header.caller, got.split_off(header.len)));
         }
     }
 }
 
 /// Reads a PROXY header, version 1 or 2, told apart by their first bytes, off the start of
-/// `bytes`: `Ok(None)` while `bytes` could still become one.
+/// `bytes`, which came from `peer`: `Ok(None)` while `bytes` could still become one.
 ///
 /// # Errors
 ///
 /// Why `bytes` cannot be the start of a valid header, as soon as that shows.
-pub(crate) fn parse(bytes: &[u8]) -> Result<Option<Header>, Invalid> {
+pub(crate) fn parse(bytes: &[u8], peer: SocketAddr) -> Result<Option<Header>, Invalid> {
     if begins(bytes, V2_SIGNATURE) {
-        v2(bytes)
+        v2(bytes, peer)
     } else if begins(bytes, V1_START) {
-        v1(bytes)
+        v1(bytes, peer)
     } else {
         Err("not a PROXY protocol header")
     }
@@ -125,7 +108,7 @@ fn begins(bytes: &[u8], start: &[u8]) -> bool {
     bytes[..common] == start[..common]
 }
 
-fn v1(bytes: &[u8]) -> Result<Option<Header>, Invalid> {
+fn v1(bytes: &[u8], peer: SocketAddr) -> Result<Option<Header>, Invalid> {
     let window = &bytes[..bytes.len().min(V1_LONGEST)];
     let Some(end) = window.iter().position(|&b| b == b'\n') else {
         if window.len() == V1_LONGEST {
@@ -139,21 +122,20 @@ fn v1(bytes: &[u8]) -> Result<Option<Header>, Invalid> {
         }
         return Ok(None);
     };
-    let line = window[..end]
-        .strip_suffix(b"\r")
-        .ok_or("a version 1 header ending in LF alone")?;
-    let origin = v1_fields(&line[V1_START.len()..])?;
+    let lf_alone = "a version 1 header ending in LF alone";
+    let line = window[..end].strip_suffix(b"\r").ok_or(lf_alone)?;
+    let caller = v1_fields(&line[V1_START.len()..], peer)?;
     Ok(Some(Header {
         len: end + 1,
-        origin,
+        caller,
     }))
 }
 
 /// Reads what follows `PROXY `: `UNKNOWN` (and anything at all up to the CRLF, which the spec
 /// says to ignore), or `TCP4`/`TCP6` and the two addresses and two ports, one space apart.
-fn v1_fields(line: &[u8]) -> Result<Origin, Invalid> {
+fn v1_fields(line: &[u8], peer: SocketAddr) -> Result<Caller, Invalid> {
     if line == b"UNKNOWN" || line.starts_with(b"UNKNOWN ") {
-        return Ok(Origin::Unnamed);
+        return Ok(Caller::Client(peer));
     }
     let line = std::str::from_utf8(line).map_err(|_| "a version 1 header that is not text")?;
     let fields: Vec<&str> = line.split(' ').collect();
@@ -166,7 +148,7 @@ fn v1_fields(line: &[u8]) -> Result<Origin, Invalid> {
         _ => return Err("a version 1 protocol other than TCP4, TCP6, UNKNOWN"),
     };
     port(destination_port)?;
-    Ok(Origin::Client(SocketAddr::new(source, port(source_port)?)))
+    Ok(Caller::Client(SocketAddr::new(source, port(source_port)?)))
 }
 
 /// Reads an IPv6 address as the spec writes them, groups of hexadecimal digits between colons:
@@ -180,9 +162,8 @@ fn ipv6(text: &str) -> Result<IpAddr, Invalid> {
 
 /// Reads an address of the family `A` (std refuses leading zeros in IPv4, as the spec asks).
 fn ip<A: FromStr + Into<IpAddr>>(text: &str) -> Result<IpAddr, Invalid> {
-    text.parse::<A>()
-        .map(Into::into)
-        .map_err(|_| "an address that is not one of its protocol's family")
+    let not_one = "an address that is not one of its protocol's family";
+    text.parse::<A>().map(Into::into).map_err(|_| not_one)
 }
 
 /// Reads a port: decimal, 0 to 65535, with no leading zero.
@@ -194,7 +175,7 @@ fn port(text: &str) -> Result<u16, Invalid> {
     text.parse().map_err(|_| "a port over 65535")
 }
 
-fn v2(bytes: &[u8]) -> Result<Option<Header>, Invalid> {
+fn v2(bytes: &[u8], peer: SocketAddr) -> Result<Option<Header>, Invalid> {
     // The version, the command and the family are each refused as soon as they come.
     let command = match bytes.get(12) {
         Some(byte) if byte >> 4 != 2 => {
@@ -219,13 +200,13 @@ fn v2(bytes: &[u8]) -> Result<Option<Header>, Invalid> {
     let Some(block) = block.get(..len) else {
         return Ok(None);
     };
-    let origin = match family {
-        None => Origin::Balancer,
-        Some(family) => v2_addresses(family, block)?,
+    let caller = match family {
+        None => Caller::Balancer,
+        Some(family) => v2_addresses(family, block)?.unwrap_or(Caller::Client(peer)),
     };
     Ok(Some(Header {
         len: V2_SIGNATURE.len() + 4 + len,
-        origin,
+        caller,
     }))
 }
 
@@ -240,38 +221,38 @@ fn check_family(family: u8) -> Result<u8, Invalid> {
 /// Reads the address block of a version 2 PROXY command: a TCP client's addresses, then its
 /// TLVs, each of which must fit in the block. Any other family the spec defines (UNSPEC, UDP,
 /// UNIX sockets) is served as UNSPEC, as the spec asks of a receiver that does not implement
-/// it: its block is skipped and the connection's own addresses stand.
-fn v2_addresses(family: u8, block: &[u8]) -> Result<Origin, Invalid> {
+/// it: its block is skipped and the connection's own addresses stand (`None`).
+fn v2_addresses(family: u8, block: &[u8]) -> Result<Option<Caller>, Invalid> {
     let addresses = match family {
         0x11 => addresses::<4>(block),
         0x21 => addresses::<16>(block),
-        _ => return Ok(Origin::Unnamed),
+        _ => return Ok(None),
     };
-    let (origin, tlvs) = addresses.ok_or("a version 2 address block shorter than its family's")?;
+    let (caller, tlvs) = addresses.ok_or("a version 2 address block shorter than its family's")?;
     check_tlvs(tlvs)?;
-    Ok(origin)
+    Ok(Some(caller))
 }
 
 /// Reads two addresses of `N` bytes and two ports off the start of `block`: the client's
 /// address and port, the first of each; returns it and the rest.
-fn addresses<const N: usize>(block: &[u8]) -> Option<(Origin, &[u8])>
+fn addresses<const N: usize>(block: &[u8]) -> Option<(Caller, &[u8])>
 where
     IpAddr: From<[u8; N]>,
 {
     let (source, rest) = block.split_first_chunk::<N>()?;
     let (&[high, low, ..], rest) = rest.get(N..)?.split_first_chunk::<4>()?;
     let client = SocketAddr::new(IpAddr::from(*source), u16::from_be_bytes([high, low]));
-    Some((Origin::Client(client), rest))
+    Some((Caller::Client(client), rest))
 }
 
 /// Walks the type-length-value entries after the addresses, each of which must fit.
 fn check_tlvs(mut rest: &[u8]) -> Result<(), Invalid> {
     while !rest.is_empty() {
-        let (&[_, high, low], value) = rest
-            .split_first_chunk()
-            .ok_or("a version 2 TLV cut short")?;
+        let cut_short = "a version 2 TLV cut short";
+        let (&[_, high, low], value) = rest.split_first_chunk().ok_or(cut_short)?;
+        let len = usize::from(u16::from_be_bytes([high, low]));
         rest = value
-            .get(usize::from(u16::from_be_bytes([high, low]))..)
+            .get(len..)
             .ok_or("a version 2 TLV longer than its header")?;
     }
     Ok(())
@@ -332,12 +313,19 @@ mod tests {
         text.parse().expect("a valid address")
     }
 
-    fn client(source: &str) -> Origin {
-        Origin::Client(addr(source))
+    fn client(source: &str) -> Caller {
+        Caller::Client(addr(source))
+    }
+
+    /// The balancer's own address, which stands when its header names no client.
+    const PEER: &str = "127.0.0.1:40000";
+
+    fn parse(bytes: &[u8]) -> Result<Option<Header>, Invalid> {
+        super::parse(bytes, addr(PEER))
     }
 
     /// The spec's examples and HAProxy's health check, with what follows them.
-    fn valid() -> Vec<(Vec<u8>, Origin)> {
+    fn valid() -> Vec<(Vec<u8>, Caller)> {
         let v2_local = [V2_SIGNATURE, &[0x20, 0x00, 0, 0]].concat();
         let v2_tcp4 = [
             V2_SIGNATURE,
@@ -362,12 +350,12 @@ mod tests {
                 b"PROXY TCP6 2001:db8::1 ::1 80 443\r\n".to_vec(),
                 client("[2001:db8::1]:80"),
             ),
-            (b"PROXY UNKNOWN\r\n".to_vec(), Origin::Unnamed),
+            (b"PROXY UNKNOWN\r\n".to_vec(), client(PEER)),
             (
                 b"PROXY UNKNOWN ffff:f::f ffff:f::f 65535 65535\r\n".to_vec(),
-                Origin::Unnamed,
+                client(PEER),
             ),
-            (v2_local, Origin::Balancer),
+            (v2_local, Caller::Balancer),
             (v2_tcp4, client("198.51.100.7:40123")),
             (v2_tcp6, client("[2001:db8::1]:80")),
         ]
@@ -375,14 +363,14 @@ mod tests {
 
     #[test]
     fn the_specs_headers_are_read_whole_and_what_follows_is_left() {
-        for (header, origin) in valid() {
+        for (header, caller) in valid() {
             let with_rest = [&header[..], b"Ada"].concat();
             let parsed = parse(&with_rest).unwrap().expect("a whole header");
             assert_eq!(
                 parsed,
                 Header {
                     len: header.len(),
-                    origin
+                    caller
                 }
             );
         }
@@ -399,7 +387,7 @@ mod tests {
 
     #[test]
     fn a_header_fed_a_byte_at_a_time_is_read_once_it_is_whole() {
-        for (header, origin) in valid() {
+        for (header, caller) in valid() {
             let mut got = Vec::new();
             let mut parsed = None;
             for &byte in &header {
@@ -410,7 +398,7 @@ mod tests {
                 }
             }
             assert_eq!(got.len(), header.len());
-            assert_eq!(parsed.map(|h| h.origin), Some(origin));
+            assert_eq!(parsed.map(|h| h.caller), Some(caller));
         }
     }
 
@@ -497,10 +485,10 @@ mod tests {
         assert_eq!(parse(&promise), Ok(None));
         // LOCAL ignores whatever block it carries; UNSPEC, and the families a TCP server does
         // not implement, name nobody, whatever their blocks hold.
-        let origin = |bytes: &[u8]| parse(bytes).map(|h| h.map(|h| h.origin));
+        let caller = |bytes: &[u8]| parse(bytes).map(|h| h.map(|h| h.caller));
         assert_eq!(
-            origin(&header(0x20, 0x11, &[1, 2, 3])),
-            Ok(Some(Origin::Balancer))
+            caller(&header(0x20, 0x11, &[1, 2, 3])),
+            Ok(Some(Caller::Balancer))
         );
         for (family, block) in [
             (0x00, &[1, 2][..]),
@@ -509,13 +497,13 @@ mod tests {
             (0x31, &[0; 9]),
         ] {
             let bytes = header(0x21, family, block);
-            assert_eq!(origin(&bytes), Ok(Some(Origin::Unnamed)), "{family:#x}");
+            assert_eq!(caller(&bytes), Ok(Some(client(PEER))), "{family:#x}");
         }
         // Anything may stand before the CRLF of UNKNOWN, as the spec says, whole or in pieces.
         for line in [&b"PROXY UNKNOWN a\rb\r\n"[..], b"PROXY UNKNOWN \xff\r\r\n"] {
-            assert_eq!(origin(line), Ok(Some(Origin::Unnamed)));
+            assert_eq!(caller(line), Ok(Some(client(PEER))));
             for cut in 0..line.len() {
-                assert_eq!(origin(&line[..cut]), Ok(None));
+                assert_eq!(caller(&line[..cut]), Ok(None));
             }
         }
         // A wrong version, command or family is refused as soon as its byte comes.
@@ -593,7 +581,7 @@ mod tests {
                 let bytes = header(version, source, destination);
                 let parsed = parse(&bytes).unwrap().expect("a whole header");
                 prop_assert_eq!(parsed.len, bytes.len());
-                prop_assert_eq!(parsed.origin, Origin::Client(source));
+                prop_assert_eq!(parsed.caller, Caller::Client(source));
             }
         }
     }

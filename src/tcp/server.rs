@@ -10,9 +10,8 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use super::admission::{Admission, Job};
-use super::connection::{Settings, serve};
+use super::connection::Settings;
 use super::fdlimit::Budget;
-use super::linger::{LINGER_TIME, close_draining};
 use crate::addr::first_that_works;
 use crate::log::Log;
 use crate::report::RateLimited;
@@ -207,13 +206,10 @@ fn reserve_descriptors(listener: &TcpListener, connections: usize) {
     // The table costs 8 bytes a descriptor; past a million, the limit is elsewhere.
     const MOST: usize = 1 << 20;
     let wanted = connections.saturating_add(HEADROOM).min(MOST);
-    let mut throwaway = Vec::new();
-    while throwaway.len() < wanted {
-        match listener.try_clone() {
-            Ok(dup) => throwaway.push(dup),
-            Err(_) => break,
-        }
-    }
+    let throwaway: Vec<_> = (0..wanted)
+        .map_while(|_| listener.try_clone().ok())
+        .collect();
+    drop(throwaway);
 }
 
 /// Starts the thread that gives each admitted connection a thread of its own, and each
@@ -237,25 +233,15 @@ fn start_spawner(settings: &Arc<Settings>) -> io::Result<(Sender<Job>, JoinHandl
 /// failed spawn drops that connection, and for one to be served is reported.
 fn spawn_threads(jobs: Receiver<Job>, settings: &Arc<Settings>) {
     let mut failures = RateLimited::default();
-    let thread = || thread::Builder::new().stack_size(CONNECTION_STACK_SIZE);
     for job in jobs {
-        let (peer, spawned) = match job {
-            Job::Serve(connection) => {
-                let (peer, settings) = (connection.peer, Arc::clone(settings));
-                (
-                    Some(peer),
-                    thread().spawn(move || serve(connection, &settings)),
-                )
-            }
-            Job::Linger(stream, slot) => (
-                None,
-                thread().spawn(move || {
-                    close_draining(stream, LINGER_TIME);
-                    drop(slot);
-                }),
-            ),
+        // A turned-away connection whose thread does not start is closed at once, unreported.
+        let peer = job.peer();
+        let its_settings = Arc::clone(settings);
+        let thread = thread::Builder::new().stack_size(CONNECTION_STACK_SIZE);
+        let Err(err) = thread.spawn(move || job.run(&its_settings)) else {
+            continue;
         };
-        if let (Some(peer), Err(err)) = (peer, spawned) {
+        if let Some(peer) = peer {
             let reports = &settings.reports;
             failures.report(
                 reports,

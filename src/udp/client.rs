@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{MAX_DATAGRAM, RECV_BUFFER};
 use crate::addr::{ephemeral_socket_for, resolve};
-use crate::protocol::{self, Mismatch, Shown};
+use crate::protocol::{self, Shown};
 use crate::socket::{Deadline, is_unreachable};
 
 /// A client of the UDP greeting server.
@@ -29,6 +29,9 @@ pub struct UdpClient {
     /// The reply to the name before, which may still arrive late or twice.
     previous: Vec<u8>,
 }
+
+/// What the error says when the server's port was reported unreachable.
+const UNREACHABLE: &str = " (port unreachable)";
 
 /// What the tries for one name saw besides its reply.
 #[derive(Debug, Default)]
@@ -138,19 +141,9 @@ impl UdpClient {
             }
         }
         if let Some(got) = seen.wrong {
-            let (expected, more) = (&expected, false);
-            let mismatch = Mismatch {
-                expected,
-                got: &got,
-                more,
-            };
-            return Err(io::Error::new(ErrorKind::InvalidData, mismatch.to_string()));
+            return Err(protocol::mismatch(&expected, &got, false));
         }
-        let why = if seen.refused {
-            " (port unreachable)"
-        } else {
-            ""
-        };
+        let why = if seen.refused { UNREACHABLE } else { "" };
         let plural = if tries == 1 { "try" } else { "tries" };
         let peer = self.peer;
         let msg = format!("no reply from {peer} after {tries} {plural}{why}");
@@ -189,11 +182,9 @@ impl Seen {
     /// closed port ends no try early: it still waits its whole timeout, so that no setting of
     /// retries turns into a burst of datagrams.
     fn unless_unreachable(&mut self, err: io::Error) -> io::Result<()> {
-        if !is_unreachable(&err) {
-            return Err(err);
-        }
-        self.refused = true;
-        Ok(())
+        let unreachable = is_unreachable(&err);
+        self.refused |= unreachable;
+        if unreachable { Ok(()) } else { Err(err) }
     }
 }
 
