@@ -431,7 +431,8 @@ pub(crate) mod tests {
         }
     }
 
-    /// A sink that takes `pause` over every write, and tells when it was given what.
+    /// A sink that takes `pause` over every write, and tells when it was given what. It waits
+    /// without sleeping, since a sleep takes a millisecond or more on some systems.
     struct Slow {
         pause: Duration,
         tap: mpsc::Sender<(Instant, Vec<u8>)>,
@@ -439,7 +440,10 @@ pub(crate) mod tests {
 
     impl Write for Slow {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            thread::sleep(self.pause);
+            let started = Instant::now();
+            while started.elapsed() < self.pause {
+                std::hint::spin_loop();
+            }
             let _ = self.tap.send((Instant::now(), buf.to_vec()));
             Ok(buf.len())
         }
