@@ -1,9 +1,10 @@
-//! Reporting what recurs without flooding the console: a line a second at most for each kind of
-//! report, with a count of the lines held back; and the one way the accept and receive loops
-//! live through a failed call.
+//! Reporting what recurs without flooding the console: at most a line a second for each kind of
+//! report, the lines held back in that second counted in one line when it is over; and the one
+//! way the accept and receive loops live through a failed call.
 
 use std::fmt;
 use std::io;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -16,65 +17,105 @@ const INTERVAL: Duration = Duration::from_secs(1);
 const FIRST_PAUSE: Duration = Duration::from_millis(1);
 const LONGEST_PAUSE: Duration = Duration::from_millis(100);
 
-/// One kind of report, let through at most once a second; what comes in between is counted.
+/// A second in which at most one line of a kind goes out: when it opened, and how many lines
+/// it held back since.
 #[derive(Debug, Default)]
-pub(crate) struct RateLimited {
-    last: Option<Instant>,
+pub(crate) struct Window {
+    opened: Option<Instant>,
     held: u64,
 }
 
-impl RateLimited {
-    /// Writes `line` to `log` unless a line of this kind went out less than a second ago; then
-    /// it is held back and counted, and the next line that goes out says how many were.
-    pub(crate) fn report(&mut self, log: &Log, line: fmt::Arguments<'_>) {
-        if !self.ready() {
-            self.held += 1;
-            return;
-        }
-        match std::mem::take(&mut self.held) {
-            0 => log.line(line),
-            n => log.line(format_args!("{line} ({n} more like it not shown)")),
-        }
-    }
-
-    /// Returns true, and starts a new second, if a line may go out now.
+impl Window {
+    /// Returns true, and opens a new second, if a line may go out now.
     pub(crate) fn ready(&mut self) -> bool {
         let now = Instant::now();
-        let ready = self.last.is_none_or(|last| now - last >= INTERVAL);
+        let ready = self.opened.is_none_or(|opened| now - opened >= INTERVAL);
         if ready {
-            self.last = Some(now);
+            self.opened = Some(now);
         }
         ready
     }
 
     /// Returns how long until a line may go out again.
     pub(crate) fn wait(&self) -> Duration {
-        self.last.map_or(Duration::ZERO, |last| {
-            INTERVAL.saturating_sub(last.elapsed())
-        })
+        let left = |opened: Instant| INTERVAL.saturating_sub(opened.elapsed());
+        self.opened.map_or(Duration::ZERO, left)
+    }
+}
+
+/// One kind of report, `what` its lines say ("connections turned away"), let through at most
+/// once a second. A line held back is counted, and the count goes out in a line of its own
+/// once the second is over, `49 more connections turned away (reported at most once a
+/// second)`, which opens the next second. A cheap clone shares the count.
+#[derive(Debug, Clone)]
+pub(crate) struct RateLimited {
+    window: Arc<Mutex<Window>>,
+    what: Arc<str>,
+}
+
+impl RateLimited {
+    pub(crate) fn new(what: &str) -> Self {
+        let (window, what) = (Arc::default(), what.into());
+        RateLimited { window, what }
+    }
+
+    /// Writes `line` to `log`, or holds it back and counts it, as [`RateLimited`] says.
+    pub(crate) fn report(&self, log: &Log, line: fmt::Arguments<'_>) {
+        let mut window = self.window.lock().unwrap_or_else(PoisonError::into_inner);
+        if window.ready() {
+            drop(window);
+            return log.line(line);
+        }
+        window.held += 1;
+        if window.held == 1 {
+            let (limited, due) = (self.clone(), Instant::now() + window.wait());
+            log.later(due, move || limited.held_back());
+        }
+    }
+
+    /// The line that counts what the second now over held back, if it held any; it opens the
+    /// next second.
+    fn held_back(&self) -> Option<String> {
+        let mut window = self.window.lock().unwrap_or_else(PoisonError::into_inner);
+        let held = std::mem::take(&mut window.held);
+        window.opened = Some(Instant::now());
+        let what = &self.what;
+        (held > 0).then(|| format!("{held} more {what} (reported at most once a second)"))
     }
 }
 
 /// How the accept and receive loops live through a failed call: a signal is no failure;
 /// anything else is reported, at most once a second, and paused after (1 ms, doubling to
 /// 100 ms while the failures go on), so a failure that repeats at once is no busy loop.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Failures {
+    what: &'static str,
     reports: RateLimited,
     pause: Option<Duration>,
 }
 
 impl Failures {
+    /// Failures to `what` ("accept a connection").
+    pub(crate) fn new(what: &'static str) -> Self {
+        let (reports, pause) = (RateLimited::new(&format!("failures to {what}")), None);
+        Failures {
+            what,
+            reports,
+            pause,
+        }
+    }
+
     /// Starts the pauses again from the shortest, after a call that succeeded.
     pub(crate) fn succeeded(&mut self) {
         self.pause = None;
     }
 
-    /// Reports that the call to `what` failed with `err`, and pauses.
-    pub(crate) fn failed(&mut self, log: &Log, what: &str, err: &io::Error) {
+    /// Reports that the call failed with `err`, and pauses.
+    pub(crate) fn failed(&mut self, log: &Log, err: &io::Error) {
         if err.kind() == io::ErrorKind::Interrupted {
             return;
         }
+        let what = self.what;
         self.reports
             .report(log, format_args!("failed to {what}: {err}"));
         let pause = self.pause.unwrap_or(FIRST_PAUSE);
@@ -86,50 +127,105 @@ impl Failures {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::tests::Tap;
-    use std::sync::mpsc;
+    use crate::log::tests::slow;
+    use std::sync::mpsc::Receiver;
 
-    fn written(log: &Log, rx: &mpsc::Receiver<Vec<u8>>) -> String {
-        log.flush();
-        String::from_utf8(rx.try_iter().flatten().collect()).expect("reports are text")
+    /// A log that tells each write and when it came.
+    fn log() -> (Log, Receiver<(Instant, Vec<u8>)>) {
+        let (sink, rx) = slow(Duration::ZERO);
+        (Log::to_writer(sink), rx)
     }
 
+    /// The lines written within `wait`, each with when it was written.
+    fn lines_within(rx: &Receiver<(Instant, Vec<u8>)>, wait: Duration) -> Vec<(Instant, String)> {
+        let deadline = Instant::now() + wait;
+        let mut lines = Vec::new();
+        let left = || deadline.saturating_duration_since(Instant::now());
+        while let Ok((at, bytes)) = rx.recv_timeout(left()) {
+            let text = String::from_utf8(bytes).expect("reports are text");
+            lines.extend(text.lines().map(|line| (at, line.to_string())));
+        }
+        lines
+    }
+
+    /// A burst: the first line at once, the count of the rest in a line of its own when its
+    /// second is over, and nothing after it.
     #[test]
-    fn a_rate_limited_report_counts_what_it_held_back() {
-        let (tx, rx) = mpsc::channel();
-        let log = Log::to_writer(Tap(tx));
-        let mut limited = RateLimited::default();
-        for i in 0..3 {
+    fn a_burst_is_one_line_then_its_count() {
+        let (log, rx) = log();
+        let limited = RateLimited::new("failures");
+        let started = Instant::now();
+        for i in 0..50 {
             limited.report(&log, format_args!("failure {i}"));
         }
-        assert!(limited.wait() > INTERVAL / 2);
-        // As if the second were over: the next report goes out, with the count.
-        limited.last = None;
-        assert_eq!(limited.wait(), Duration::ZERO);
-        limited.report(&log, format_args!("failure 3"));
+        let lines = lines_within(&rx, Duration::from_millis(2500));
+        let said: Vec<&str> = lines.iter().map(|(_, line)| line.as_str()).collect();
         assert_eq!(
-            written(&log, &rx),
-            "failure 0\nfailure 3 (2 more like it not shown)\n"
+            said,
+            [
+                "failure 0",
+                "49 more failures (reported at most once a second)"
+            ]
+        );
+        let counted = lines[1].0 - started;
+        assert!(counted >= INTERVAL && counted < INTERVAL * 2, "{counted:?}");
+    }
+
+    /// Reports that keep coming make at most one line a second, and after a quiet second the
+    /// next one is shown in full again.
+    #[test]
+    fn a_flood_is_a_line_a_second_and_a_quiet_second_ends_it() {
+        let (log, rx) = log();
+        let limited = RateLimited::new("failures");
+        let started = Instant::now();
+        let mut sent = 0;
+        while started.elapsed() < Duration::from_millis(2500) {
+            limited.report(&log, format_args!("failure {sent}"));
+            sent += 1;
+            thread::sleep(Duration::from_millis(10));
+        }
+        let lines = lines_within(&rx, Duration::from_millis(2200));
+        let counted: u64 = lines
+            .iter()
+            .filter_map(|(_, line)| line.split_once(" more failures")?.0.parse::<u64>().ok())
+            .sum();
+        assert_eq!(counted + 1, sent, "{lines:?}");
+        assert!(
+            lines.len() <= 5,
+            "{} lines in 4.7 s: {lines:?}",
+            lines.len()
+        );
+        for pair in lines.windows(2) {
+            assert!(pair[1].0 - pair[0].0 > INTERVAL / 2, "{lines:?}");
+        }
+        limited.report(&log, format_args!("after the quiet"));
+        let next = lines_within(&rx, Duration::from_millis(500));
+        assert_eq!(
+            next.first().map(|(_, line)| line.as_str()),
+            Some("after the quiet")
         );
     }
 
     #[test]
     fn failures_are_reported_and_paused_after_longer_each_time_but_signals_are_not() {
-        let (tx, rx) = mpsc::channel();
-        let log = Log::to_writer(Tap(tx));
-        let mut failures = Failures::default();
-        failures.failed(&log, "accept", &io::ErrorKind::Interrupted.into());
+        let (log, rx) = log();
+        let mut failures = Failures::new("accept");
+        failures.failed(&log, &io::ErrorKind::Interrupted.into());
         assert_eq!(failures.pause, None);
         let denied = io::Error::from(io::ErrorKind::PermissionDenied);
         let pauses: Vec<u128> = (0..9)
             .map(|_| {
-                failures.failed(&log, "accept", &denied);
+                failures.failed(&log, &denied);
                 failures.pause.expect("a pause").as_millis()
             })
             .collect();
         assert_eq!(pauses, [2, 4, 8, 16, 32, 64, 100, 100, 100]);
         failures.succeeded();
         assert_eq!(failures.pause, None);
-        assert_eq!(written(&log, &rx), format!("failed to accept: {denied}\n"));
+        let lines = lines_within(&rx, Duration::from_millis(1500));
+        let said: Vec<&str> = lines.iter().map(|(_, line)| line.as_str()).collect();
+        let first = format!("failed to accept: {denied}");
+        let rest = "8 more failures to accept (reported at most once a second)";
+        assert_eq!(said, [first.as_str(), rest]);
     }
 }

@@ -13,8 +13,6 @@ use std::time::Duration;
 
 use crate::common::*;
 
-const BUSY: &[u8] = b"busy: too many connections, try again later\n";
-
 /// The count of TCP resets this machine has sent.
 fn resets_sent() -> io::Result<u64> {
     let snmp = std::fs::read_to_string("/proc/net/snmp")?;

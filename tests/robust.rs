@@ -111,6 +111,40 @@ fn connections_over_the_limit_are_turned_away_and_slots_reused() -> TestResult {
 
 /// A turned-away client that already sent its name still gets the whole busy line and an orderly
 /// end of stream: the server drains what it sent instead of resetting the connection, and the
+/// A burst of refusals is one stderr line at once, and the count of the rest in a line of its
+/// own within about a second of the burst, with nothing after it: 50 clients turned away by a
+/// server full at one connection.
+#[test]
+fn a_burst_of_refusals_is_one_line_and_its_count() -> TestResult {
+    let server = tcp_server(&["--max-connections", "1"])?;
+    let _held = connect_welcomed(server.addr)?;
+    let started = Instant::now();
+    let mut first = None;
+    for _ in 0..50 {
+        let mut turned_away = connect(server.addr)?;
+        first = first.or(Some(turned_away.local_addr()?));
+        assert_eq!(read_to_close(&mut turned_away)?, BUSY);
+    }
+    let first = first.ok_or("no client")?;
+    let burst = started.elapsed();
+    assert_eq!(
+        server.stderr_line()?,
+        format!("{first}: turned away, 1 connection is open")
+    );
+    let count = server.stderr_line()?;
+    let counted = started.elapsed();
+    assert_eq!(
+        count,
+        "49 more connections turned away (reported at most once a second)"
+    );
+    assert!(
+        counted < burst + Duration::from_secs(2),
+        "{counted:?} after {burst:?}"
+    );
+    assert!(server.stderr_silent_for(Duration::from_millis(1500)));
+    Ok(())
+}
+
 /// accept loop goes on serving meanwhile.
 #[test]
 fn the_busy_line_survives_a_client_that_already_sent() -> TestResult {

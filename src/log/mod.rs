@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, Once, OnceLock, PoisonError};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::report::RateLimited;
+use crate::report::Window;
 use output::Output;
 
 mod output;
@@ -51,12 +51,16 @@ impl fmt::Debug for Log {
     }
 }
 
-/// What goes through the queue: a line with its newline, or a wish to know when every line
-/// before it is written (and the count of those dropped reported).
+/// What goes through the queue: a line with its newline, a wish to know when every line before
+/// it is written (and the count of those dropped reported), or a line to make when it is due.
 enum Entry {
     Line(Vec<u8>),
     Flush(Sender<()>),
+    Later(Later),
 }
+
+/// A line to make at a moment to come, if there is one to make then.
+type Later = (Instant, Box<dyn FnOnce() -> Option<String> + Send>);
 
 /// What the handles and the writer count together: bytes of lines queued and not yet written,
 /// and lines dropped because the queue held a MiB already, not yet reported.
@@ -154,6 +158,18 @@ impl Log {
         let _ = inner.queue.send(Entry::Line(bytes));
     }
 
+    /// Writes the line `make` makes at `at`, if it makes one then: a count that is due later.
+    pub(crate) fn later(
+        &self,
+        at: Instant,
+        make: impl FnOnce() -> Option<String> + Send + 'static,
+    ) {
+        if let Some(inner) = &self.inner {
+            inner.start();
+            let _ = inner.queue.send(Entry::Later((at, Box::new(make))));
+        }
+    }
+
     /// Waits until every line written so far has been handed to the stream, or for at most two
     /// seconds when the stream does not move.
     pub fn flush(&self) {
@@ -206,14 +222,16 @@ impl Writer {
     /// Hands each batch of lines to the stream as soon as there is one, until every handle is
     /// gone and the queue is empty; says what was dropped or lost on the way.
     fn run(mut self) {
-        let mut notices = RateLimited::default();
+        let (mut notices, mut laters) = (Window::default(), Vec::<Later>::new());
         loop {
-            // With something to report, the writer wakes for it in time even if no line comes.
+            // With something to report, or a line due later, the writer wakes for it in time
+            // even if no line comes.
             self.take_dropped();
-            let wait = match self.output.unreported.is_empty() {
-                true => Duration::MAX,
-                false => notices.wait(),
-            };
+            let notice = (!self.output.unreported.is_empty()).then(|| notices.wait());
+            let due = laters
+                .iter()
+                .map(|(at, _)| at.saturating_duration_since(Instant::now()));
+            let wait = due.chain(notice).min().unwrap_or(Duration::MAX);
             let first = match self.queue.recv_timeout(wait) {
                 Ok(entry) => Some(entry),
                 Err(RecvTimeoutError::Timeout) => None,
@@ -235,12 +253,13 @@ impl Writer {
                         pending.fetch_sub(cost(&line), Ordering::Relaxed);
                     }
                     Entry::Flush(done) => flushed.push(done),
+                    Entry::Later(later) => laters.push(later),
                 }
                 if taken >= MAX_PENDING {
                     break;
                 }
             }
-            self.output.finish();
+            self.write_due(&mut laters, Instant::now());
             // Whoever waits for the lines so far waits for the count of those dropped too.
             if !flushed.is_empty() {
                 self.take_dropped();
@@ -255,9 +274,24 @@ impl Writer {
             // waits: it finds the writer waiting in `recv`, and wakes it.
             thread::sleep(GATHER);
         }
+        // The last lines are made now: nothing will be written later.
+        let end = Instant::now() + Duration::from_secs(3600);
+        self.write_due(&mut laters, end);
         self.output.abandon();
         self.take_dropped();
         self.report(true);
+    }
+
+    /// Makes the lines due by `now`, and writes them, after what the batch held.
+    fn write_due(&mut self, laters: &mut Vec<Later>, now: Instant) {
+        let (due, later) = std::mem::take(laters)
+            .into_iter()
+            .partition(|(at, _)| *at <= now);
+        *laters = later;
+        for line in due.into_iter().filter_map(|(_, make): Later| make()) {
+            self.output.push(format!("{line}\n").as_bytes());
+        }
+        self.output.finish();
     }
 
     fn take_dropped(&mut self) {
@@ -433,7 +467,7 @@ pub(crate) mod tests {
 
     /// A sink that takes `pause` over every write, and tells when it was given what. It waits
     /// without sleeping, since a sleep takes a millisecond or more on some systems.
-    struct Slow {
+    pub(crate) struct Slow {
         pause: Duration,
         tap: mpsc::Sender<(Instant, Vec<u8>)>,
     }
@@ -452,7 +486,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn slow(pause: Duration) -> (Slow, mpsc::Receiver<(Instant, Vec<u8>)>) {
+    pub(crate) fn slow(pause: Duration) -> (Slow, mpsc::Receiver<(Instant, Vec<u8>)>) {
         let (tap, rx) = mpsc::channel();
         (Slow { pause, tap }, rx)
     }

@@ -117,8 +117,8 @@ impl Admission {
             lingering: Arc::default(),
             spare: fdlimit::spare(),
             says_busy: !settings.proxy_protocol,
-            turned_away: RateLimited::default(),
-            failures: Failures::default(),
+            turned_away: RateLimited::new("connections turned away"),
+            failures: Failures::new("accept a connection"),
             reports,
         }
     }
@@ -157,8 +157,7 @@ impl Admission {
             }
             Err(err) => {
                 self.spare = self.spare.take().or_else(fdlimit::spare);
-                let what = "accept a connection";
-                self.failures.failed(&self.reports, what, &err);
+                self.failures.failed(&self.reports, &err);
             }
         }
         None
@@ -188,7 +187,7 @@ impl Admission {
     }
 
     fn report_turned_away(&mut self, peer: SocketAddr, why: std::fmt::Arguments<'_>) {
-        let (limiter, reports) = (&mut self.turned_away, &self.reports);
+        let (limiter, reports) = (&self.turned_away, &self.reports);
         limiter.report(reports, format_args!("{peer}: turned away, {why}"));
     }
 }
@@ -218,7 +217,7 @@ mod tests {
             proxy_protocol,
             log: Log::quiet(),
             reports: Log::to_writer(Tap(tx)),
-            refusals: Default::default(),
+            refusals: RateLimited::new("connections closed without a welcome"),
         };
         let admission = Admission::start(Budget::new(max, None, 0)?, max, &settings);
         Ok((listener, admission, rx))

@@ -4,7 +4,6 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Mutex;
 use std::thread;
 use std::time::Duration;
 
@@ -31,7 +30,7 @@ pub(crate) struct Settings {
     pub(crate) proxy_protocol: bool,
     pub(crate) log: Log,
     pub(crate) reports: Log,
-    pub(crate) refusals: Mutex<RateLimited>,
+    pub(crate) refusals: RateLimited,
 }
 
 /// The original's `tcplink`: logs the connection's start and end around the conversation.
@@ -69,8 +68,7 @@ pub(crate) fn serve(admitted: Admitted, settings: &Settings) {
 impl Settings {
     /// Reports a connection closed for its PROXY header, without a word to it.
     fn refused(&self, peer: SocketAddr, why: &str) {
-        let mut refusals = self.refusals.lock().unwrap_or_else(|p| p.into_inner());
-        refusals.report(
+        self.refusals.report(
             &self.reports,
             format_args!("{peer}: closed without a welcome: {why}"),
         );

@@ -4,8 +4,8 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -58,7 +58,7 @@ impl TcpServer {
                 proxy_protocol: false,
                 log: Log::quiet(),
                 reports: Log::stderr(),
-                refusals: Mutex::default(),
+                refusals: RateLimited::new("connections closed without a welcome"),
             },
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
             budget: None,
@@ -232,7 +232,7 @@ fn start_spawner(settings: &Arc<Settings>) -> io::Result<(Sender<Job>, JoinHandl
 /// Starts a thread for each job that comes through `jobs`, until the accept loop hangs up; a
 /// failed spawn drops that connection, and for one to be served is reported.
 fn spawn_threads(jobs: Receiver<Job>, settings: &Arc<Settings>) {
-    let mut failures = RateLimited::default();
+    let failures = RateLimited::new("connections that got no thread");
     for job in jobs {
         // A turned-away connection whose thread does not start is closed at once, unreported.
         let peer = job.peer();

@@ -51,10 +51,10 @@ impl Drops {
     pub(crate) fn new(reports: Log) -> Self {
         Drops {
             reports,
-            failures: Failures::default(),
-            from_low_ports: RateLimited::default(),
-            greetings: RateLimited::default(),
-            send_errors: RateLimited::default(),
+            failures: Failures::new("receive a datagram"),
+            from_low_ports: RateLimited::new("datagrams from ports below 1024 dropped"),
+            greetings: RateLimited::new("datagrams that are themselves greetings dropped"),
+            send_errors: RateLimited::new("replies that could not be sent dropped"),
         }
     }
 
@@ -73,8 +73,7 @@ impl Drops {
             // server, and nothing waits to be retried.
             Err(err) if is_unreachable(&err) => return None,
             Err(err) => {
-                self.failures
-                    .failed(&self.reports, "receive a datagram", &err);
+                self.failures.failed(&self.reports, &err);
                 return None;
             }
         };

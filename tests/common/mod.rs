@@ -26,6 +26,9 @@ use greeting::{Log, StopHandle, TcpServer, UdpServer};
 use proptest::prelude::Rng;
 use proptest::test_runner::{RngAlgorithm, TestRng};
 
+/// The line a server full up answers with, instead of the welcome.
+pub const BUSY: &[u8] = b"busy: too many connections, try again later\n";
+
 /// How long any single wait in a test may take before it counts as a failure.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
