@@ -44,6 +44,12 @@ pub(crate) fn first_that_works<T>(
     Err(last_err.expect("resolve returns at least one address"))
 }
 
+/// Returns `addr` as a reader expects it in a log line: an IPv4 address that came as IPv6 (the
+/// `::ffff:192.0.2.1` of a dual-stack socket, or of a balancer's header) in its IPv4 form.
+pub(crate) fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
 /// Binds a UDP socket on any local address and port of the same family as `peer`, to send to it.
 pub(crate) fn ephemeral_socket_for(peer: SocketAddr) -> io::Result<UdpSocket> {
     let any = match peer {

@@ -11,7 +11,8 @@
 #![cfg(unix)]
 
 use std::io;
-use std::net::{TcpListener, UdpSocket};
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -250,6 +251,37 @@ fn nginx_passes_the_client_on() -> TestResult {
     assert_eq!(
         backend.stdout_line()?,
         format!("Connection from 127.0.0.5:{own} closed.")
+    );
+    Ok(())
+}
+
+/// nginx on a dual-stack listener, as `listen [::]:9999 ipv6only=off;` serves both families
+/// (here `[::ffff:127.0.0.1]`, loopback only): it names an IPv4 client `::ffff:127.0.0.1` in a
+/// version 1 header (TCP6), and the backend greets it and logs it as 127.0.0.1.
+#[test]
+#[ignore = "needs nginx with its stream module: .ci/run installs it and runs cargo test -- --ignored"]
+fn nginx_on_a_dual_stack_listener_passes_ipv4_clients_on() -> TestResult {
+    let backend = proxied_backend()?;
+    let listener = TcpListener::bind("[::ffff:127.0.0.1]:0")?;
+    let port = listener.local_addr()?.port();
+    let server = format!(
+        "        listen [::ffff:127.0.0.1]:{port} ipv6only=off;\n        proxy_pass \
+         127.0.0.1:{};\n        proxy_protocol on;\n",
+        backend.addr.port()
+    );
+    let nginx = nginx(&server, listener.into(), port)?;
+    let mut client = connect_welcomed(SocketAddr::from(([127, 0, 0, 1], nginx.port)))?;
+    exchange(&mut client, b"Ada", b"Hello, Ada!")?;
+    let me = client.local_addr()?;
+    client.write_all(b"exit")?;
+    assert_eq!(read_to_close(&mut client)?, b"");
+    assert_eq!(
+        backend.stdout_line()?,
+        format!("Accept new connection from {me}...")
+    );
+    assert_eq!(
+        backend.stdout_line()?,
+        format!("Connection from {me} closed.")
     );
     Ok(())
 }

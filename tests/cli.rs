@@ -114,14 +114,24 @@ fn tcp_client_sends_a_proxy_header() -> TestResult {
     drop(stream);
     assert_eq!(wait_with_deadline(&mut child, TIMEOUT)?, Some(1));
 
-    let server = start_server("tcp-server", &["--proxy-protocol"])?;
-    server.stdout_line()?;
-    for version in ["v1", "v2"] {
+    // Also where both ends are a dual-stack socket's, and a version 1 header names the client
+    // `::ffff:127.0.0.1` (TCP6): it is greeted, and logged as 127.0.0.1.
+    let dual = "::ffff:127.0.0.1";
+    let hosts = match TcpListener::bind((dual, 0)) {
+        Ok(_) => &["127.0.0.1", dual][..],
+        Err(err) => {
+            skip(&format!("no dual-stack socket here: {err}"));
+            &["127.0.0.1"]
+        }
+    };
+    for (host, version) in hosts.iter().flat_map(|h| [(h, "v1"), (h, "v2")]) {
+        let server = start_server("tcp-server", &["--proxy-protocol", "--host", host])?;
+        server.stdout_line()?;
         let out = run_client(
             client(
                 "tcp-client",
                 server.addr.port(),
-                &["--proxy-header", version, "Ada"],
+                &["--host", host, "--proxy-header", version, "Ada"],
             ),
             b"",
         )?;

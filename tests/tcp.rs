@@ -2,7 +2,7 @@
 //! log lines, and the client's handling of replies that come in pieces or not at all.
 
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Shutdown, TcpListener};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -198,6 +198,52 @@ fn each_connection_is_logged_like_the_original() -> TestResult {
         );
         Ok(())
     })
+}
+
+/// A socket for IPv4 and IPv6 alike (bound to `::ffff:127.0.0.1`, loopback only), if this host
+/// makes one by default; says so when not (Windows makes IPv6 sockets IPv6-only).
+fn dual_stack<T>(bind: io::Result<T>) -> Option<T> {
+    bind.map_err(|err| skip(&format!("no dual-stack socket here: {err}")))
+        .ok()
+}
+
+/// An IPv4 client of a dual-stack server is logged in its IPv4 form, `127.0.0.1:PORT`, not as
+/// `[::ffff:127.0.0.1]:PORT`; so is one that a balancer on such a socket names in a version 1
+/// header (`PROXY TCP6 ::ffff:127.0.0.1 …`, as nginx and HAProxy send) and greets.
+#[test]
+fn ipv4_clients_of_a_dual_stack_socket_are_logged_as_ipv4() -> TestResult {
+    for proxied in [false, true] {
+        let Some(server) = dual_stack(TcpServer::bind("[::ffff:127.0.0.1]:0")) else {
+            return Ok(());
+        };
+        let log = CapturedLog::new();
+        let server = start_tcp(server.proxy_protocol(proxied).log(log.log()))?;
+        let me = match proxied {
+            false => {
+                let ipv4 = SocketAddr::from(([127, 0, 0, 1], server.addr.port()));
+                let mut plain = connect_welcomed(ipv4)?;
+                plain.write_all(b"exit")?;
+                assert_eq!(read_to_close(&mut plain)?, b"");
+                plain.local_addr()?
+            }
+            true => {
+                let mut client =
+                    TcpClient::connect_with_proxy_header(server.addr, TIMEOUT, ProxyHeader::V1)?;
+                assert_eq!(client.greet(b"Ada")?, b"Hello, Ada!");
+                let me = client.local_addr()?;
+                client.exit()?;
+                assert!(me.ip().to_string().starts_with("::ffff:"), "{me}");
+                SocketAddr::new(me.ip().to_canonical(), me.port())
+            }
+        };
+        server.stop()?;
+        assert!(me.is_ipv4());
+        assert_eq!(
+            log.text()?,
+            format!("Accept new connection from {me}...\nConnection from {me} closed.\n")
+        );
+    }
+    Ok(())
 }
 
 /// A fake server on `ip` that sends `script` pieces with pauses between them, then closes;

@@ -115,6 +115,28 @@ fn each_datagram_is_logged_like_the_original() -> TestResult {
     })
 }
 
+/// An IPv4 client of a server on a dual-stack socket (bound to `::ffff:127.0.0.1`, loopback
+/// only) is answered, and logged in its IPv4 form, not as `[::ffff:127.0.0.1]:PORT`.
+#[test]
+fn ipv4_clients_of_a_dual_stack_socket_are_logged_as_ipv4() -> TestResult {
+    let server = match UdpServer::bind("[::ffff:127.0.0.1]:0") {
+        Ok(server) => server,
+        Err(err) => {
+            skip(&format!("no dual-stack socket here: {err}"));
+            return Ok(());
+        }
+    };
+    let captured = CapturedLog::new();
+    let server = start_udp(server.log(captured.log()))?;
+    let socket = udp_socket()?;
+    let ipv4 = std::net::SocketAddr::from(([127, 0, 0, 1], server.addr.port()));
+    assert_eq!(ask(&socket, ipv4, b"Michael")?, b"Hello, Michael!");
+    server.stop()?;
+    let me = socket.local_addr()?;
+    assert_eq!(captured.text()?, format!("Received from {me}.\n"));
+    Ok(())
+}
+
 /// The library client returns each reply; names may be empty or non-ASCII.
 #[test]
 fn the_client_gets_each_reply() -> TestResult {

@@ -13,6 +13,7 @@ use std::time::Duration;
 use super::connection::{Settings, serve};
 use super::fdlimit::{self, Budget};
 use super::linger::{LINGER_TIME, close_draining};
+use crate::addr::canonical;
 use crate::log::Log;
 use crate::protocol::BUSY;
 use crate::report::{Failures, RateLimited};
@@ -135,6 +136,8 @@ impl Admission {
     ) -> Option<Job> {
         match accepted {
             Ok((stream, peer)) => {
+                // The peer is for log lines only: a client of a dual-stack socket as it is.
+                let peer = canonical(peer);
                 self.failures.succeeded();
                 if let Some(slot) = Slot::take(&self.live, self.budget.connections) {
                     return Some(Job::Serve(Admitted { stream, peer, slot }));

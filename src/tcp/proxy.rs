@@ -9,6 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::framer::READ_SIZE;
+use crate::addr::canonical;
 use crate::duration::Dur;
 use crate::socket::Deadline;
 
@@ -144,20 +145,12 @@ fn v1_fields(line: &[u8], peer: SocketAddr) -> Result<Caller, Invalid> {
     };
     let (source, _) = match protocol {
         "TCP4" => (ip::<Ipv4Addr>(source)?, ip::<Ipv4Addr>(destination)?),
-        "TCP6" => (ipv6(source)?, ipv6(destination)?),
+        "TCP6" => (ip::<Ipv6Addr>(source)?, ip::<Ipv6Addr>(destination)?),
         _ => return Err("a version 1 protocol other than TCP4, TCP6, UNKNOWN"),
     };
     port(destination_port)?;
-    Ok(Caller::Client(SocketAddr::new(source, port(source_port)?)))
-}
-
-/// Reads an IPv6 address as the spec writes them, groups of hexadecimal digits between colons:
-/// not with an IPv4 address at its end (`::ffff:192.0.2.1`), which a balancer sends as TCP4.
-fn ipv6(text: &str) -> Result<IpAddr, Invalid> {
-    match text.contains('.') {
-        true => Err("an IPv6 address written with an IPv4 one in it"),
-        false => ip::<Ipv6Addr>(text),
-    }
+    let source = SocketAddr::new(source, port(source_port)?);
+    Ok(Caller::Client(canonical(source)))
 }
 
 /// Reads an address of the family `A` (std refuses leading zeros in IPv4, as the spec asks).
@@ -242,7 +235,7 @@ where
     let (source, rest) = block.split_first_chunk::<N>()?;
     let (&[high, low, ..], rest) = rest.get(N..)?.split_first_chunk::<4>()?;
     let client = SocketAddr::new(IpAddr::from(*source), u16::from_be_bytes([high, low]));
-    Some((Caller::Client(client), rest))
+    Some((Caller::Client(canonical(client)), rest))
 }
 
 /// Walks the type-length-value entries after the addresses, each of which must fit.
@@ -351,6 +344,15 @@ mod tests {
                 client("[2001:db8::1]:80"),
             ),
             (b"PROXY UNKNOWN\r\n".to_vec(), client(PEER)),
+            // A dual-stack balancer's IPv4 client (nginx, HAProxy), logged in its IPv4 form.
+            (
+                b"PROXY TCP6 ::ffff:127.0.0.1 ::ffff:127.0.0.1 46814 18091\r\n".to_vec(),
+                client("127.0.0.1:46814"),
+            ),
+            (
+                b"PROXY TCP6 ::ffff:c633:6407 ::1.2.3.4 40123 9999\r\n".to_vec(),
+                client("198.51.100.7:40123"),
+            ),
             (
                 b"PROXY UNKNOWN ffff:f::f ffff:f::f 65535 65535\r\n".to_vec(),
                 client(PEER),
@@ -431,8 +433,6 @@ mod tests {
             b"PROXY UNKNOWNX\r\n",
             b"PROXY UNKNOWN\rX\r\n",
             b"PROXY\r\n",
-            b"PROXY TCP6 ::ffff:198.51.100.7 ::1 40123 9999\r\n",
-            b"PROXY TCP6 ::1 ::1.2.3.4 40123 9999\r\n",
             b"PROXY TCP6 fe80::1%eth0 ::1 40123 9999\r\n",
         ];
         for bytes in refused {
@@ -530,10 +530,15 @@ mod tests {
             .prop_map(|(start, rest)| [start, &rest[..]].concat())
     }
 
-    /// Two addresses of one family: a connection's ends.
+    /// Two addresses of one family: a connection's ends; IPv6 ones now and then an IPv4 one
+    /// mapped, as a dual-stack socket has them.
     fn ends() -> impl Strategy<Value = (SocketAddr, SocketAddr)> {
         let v4 = any::<u32>().prop_map(|ip| IpAddr::from(Ipv4Addr::from(ip)));
-        let v6 = any::<u128>().prop_map(|ip| IpAddr::from(Ipv6Addr::from(ip)));
+        let mapped = any::<u32>().prop_map(|ip| IpAddr::from(Ipv4Addr::from(ip).to_ipv6_mapped()));
+        let v6 = prop_oneof![
+            any::<u128>().prop_map(|ip| IpAddr::from(Ipv6Addr::from(ip))),
+            mapped
+        ];
         let ips = prop_oneof![(v4.clone(), v4), (v6.clone(), v6)];
         (ips, any::<u16>(), any::<u16>())
             .prop_map(|((s, d), sp, dp)| (SocketAddr::new(s, sp), SocketAddr::new(d, dp)))
@@ -581,7 +586,7 @@ mod tests {
                 let bytes = header(version, source, destination);
                 let parsed = parse(&bytes).unwrap().expect("a whole header");
                 prop_assert_eq!(parsed.len, bytes.len());
-                prop_assert_eq!(parsed.caller, Caller::Client(source));
+                prop_assert_eq!(parsed.caller, Caller::Client(canonical(source)));
             }
         }
     }

@@ -5,6 +5,7 @@
 use std::io;
 use std::net::SocketAddr;
 
+use crate::addr::canonical;
 use crate::log::Log;
 use crate::protocol;
 use crate::report::{Failures, RateLimited};
@@ -78,17 +79,17 @@ impl Drops {
             }
         };
         self.failures.succeeded();
-        let (datagram, reports) = (&buf[..n], &self.reports);
+        let (datagram, reports, shown) = (&buf[..n], &self.reports, canonical(peer));
         match verdict(datagram, peer) {
             Ok(()) => return Some((datagram, peer)),
             Err(Refusal::FromLowPort) => self.from_low_ports.report(
                 reports,
-                format_args!("{peer}: dropped a datagram from a port below {LOWEST_PEER_PORT}"),
+                format_args!("{shown}: dropped a datagram from a port below {LOWEST_PEER_PORT}"),
             ),
             Err(Refusal::Greeting) => self.greetings.report(
                 reports,
                 format_args!(
-                    "{peer}: dropped a datagram that is itself a greeting (a reflection loop?)"
+                    "{shown}: dropped a datagram that is itself a greeting (a reflection loop?)"
                 ),
             ),
         }
@@ -99,7 +100,7 @@ impl Drops {
     pub(crate) fn unsent(&mut self, peer: SocketAddr, len: usize, err: &io::Error) {
         self.send_errors.report(
             &self.reports,
-            format_args!("{peer}: dropped a reply of {len} bytes: {err}"),
+            format_args!("{}: dropped a reply of {len} bytes: {err}", canonical(peer)),
         );
     }
 }

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 
 use super::RECV_BUFFER;
 use super::drops::Drops;
-use crate::addr::first_that_works;
+use crate::addr::{canonical, first_that_works};
 use crate::log::Log;
 use crate::protocol;
 use crate::stop::{Poke, StopHandle};
@@ -87,7 +87,8 @@ impl UdpServer {
             if let Err(err) = self.socket.send_to(&reply, peer) {
                 drops.unsent(peer, reply.len(), &err);
             }
-            self.log.line(format_args!("Received from {peer}."));
+            self.log
+                .line(format_args!("Received from {}.", canonical(peer)));
         }
         self.log.flush();
         self.reports.flush();
