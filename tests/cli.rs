@@ -544,6 +544,9 @@ fn nc_is_a_client() -> TestResult {
     )?;
     assert_eq!(out.stdout_text(), "Welcome!Hello, Ada!\r\nHello, Zoë!\n");
     assert_eq!(out.code, Some(0));
+    let input = [&b"Ada\nexit\n"[..], &vec![b'x'; 200_000]].concat();
+    let out = external("nc", &["-N", "127.0.0.1", &port], &input)?;
+    assert_eq!(out.stdout_text(), "Welcome!Hello, Ada!\n");
     let udp = start_server("udp-server", &["--quiet"])?;
     let port = udp.addr.port().to_string();
     let out = external("nc", &["-u", "-w1", "127.0.0.1", &port], b"Michael")?;
@@ -560,5 +563,11 @@ fn socat_is_a_client() -> TestResult {
     let out = external("socat", &["-", &target], b"Ada\nBob\n")?;
     assert_eq!(out.stdout_text(), "Welcome!Hello, Ada!\nHello, Bob!\n");
     assert_eq!(out.code, Some(0));
+    // `exit` with 200 kB behind it: the reply before it is not lost to a reset.
+    let input = [&b"Ada\nexit\n"[..], &vec![b'x'; 200_000]].concat();
+    for _ in 0..5 {
+        let out = external("socat", &["-", &target], &input)?;
+        assert_eq!(out.stdout_text(), "Welcome!Hello, Ada!\n");
+    }
     Ok(())
 }

@@ -68,6 +68,24 @@ fn pipelined_lines_get_one_reply_each_in_order() -> TestResult {
     })
 }
 
+/// `exit` with more input behind it still gets the replies before it, whatever follows and
+/// however late the client reads: the server drains what comes after the exit word before it
+/// closes, so the close is no reset that would throw the replies away.
+#[test]
+fn exit_with_more_behind_it_keeps_the_replies_before_it() -> TestResult {
+    each_ip(|ip| {
+        let server = start_tcp(TcpServer::bind((ip, 0))?)?;
+        let mut stream = connect_welcomed(server.addr)?;
+        stream.write_all(b"Ada\nexit\n")?;
+        stream.write_all(&vec![b'x'; 200_000])?;
+        stream.shutdown(Shutdown::Write)?;
+        // The client reads late, as a slow reader would: the rest has all arrived by then.
+        thread::sleep(Duration::from_millis(200));
+        assert_eq!(read_to_close(&mut stream)?, b"Hello, Ada!\n");
+        server.stop()
+    })
+}
+
 /// A line split across writes is answered once, when its end arrives; a raw message before the
 /// first newline is still answered raw.
 #[test]

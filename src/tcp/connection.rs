@@ -110,20 +110,24 @@ fn handle_connection(stream: TcpStream, first: &[u8], settings: &Settings) -> io
     }
 }
 
-/// Closes a connection its conversation has ended: at once after the end of the stream or the
-/// exit word; with a lingering close after a line too long, whose rest is still streaming in
-/// (closing on it unread would reset the connection, and the peer could lose the error line).
+/// Closes a connection its conversation has ended: at once after the end of the stream, when
+/// nothing is left to read; with a lingering close after the exit word or a line too long, as
+/// more may come behind them (closing on it unread would reset the connection, and the peer
+/// could lose the replies before them, or the error line).
 ///
 /// # Errors
 ///
 /// The line too long, of kind `InvalidData`.
 fn close(stream: TcpStream, end: Framed) -> io::Result<()> {
-    if end != Framed::TooLong {
+    if end == Framed::End {
         return Ok(());
     }
     close_draining(stream, LINGER_TIME);
     let too_long = format!("line longer than {MAX_LINE} bytes");
-    Err(io::Error::new(ErrorKind::InvalidData, too_long))
+    match end {
+        Framed::TooLong => Err(io::Error::new(ErrorKind::InvalidData, too_long)),
+        _ => Ok(()),
+    }
 }
 
 /// Sets the socket options a connection runs with: no Nagle delay, and the idle timeout on both
