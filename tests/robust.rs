@@ -522,6 +522,13 @@ fn inherited_descriptors_count_against_the_limit() -> TestResult {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_file_limit_too_small_to_serve_stops_the_server_at_once() -> TestResult {
+    // Four: stdio and the listener fill it, and not even the limit can be read.
+    let out = run_client(limited_server(4, 0), b"")?;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    let no_room = "tcp-server: the open-file limit leaves no descriptor for a connection, not \
+                   even one to read the limit with";
+    assert!(out.stderr.starts_with(no_room), "{}", out.stderr);
     let out = run_client(limited_server(5, 0), b"")?;
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);

@@ -10,6 +10,9 @@
 use std::fs::File;
 use std::io;
 
+#[cfg(target_os = "linux")]
+use crate::socket::is_out_of_descriptors;
+
 /// Descriptors the server needs while it serves, besides its connections: the spare, and a
 /// connection accepted but not yet let in or turned away.
 const WORKING: usize = 2;
@@ -58,8 +61,18 @@ impl Budget {
 
     /// Shares out the process's descriptors as [`Budget::new`] does, reading its limit and
     /// counting what it holds where the platform shows them.
+    ///
+    /// # Errors
+    ///
+    /// As [`Budget::new`], and when not even the limit can be read for want of a descriptor.
     pub(crate) fn now(wanted: usize) -> io::Result<Self> {
-        Self::new(wanted, open_file_limit(), open_descriptors())
+        let limit = open_file_limit().map_err(|err| {
+            io::Error::other(format!(
+                "the open-file limit leaves no descriptor for a connection, not even one to read \
+                 the limit with ({err}); raise it with ulimit -n"
+            ))
+        })?;
+        Self::new(wanted, limit, open_descriptors())
     }
 }
 
@@ -76,13 +89,18 @@ fn open_descriptors() -> usize {
 
 /// Returns the process's soft limit on open files, where the platform shows it (Linux's
 /// `/proc/self/limits`); `None` where it does not, or when there is no limit.
-pub(crate) fn open_file_limit() -> Option<usize> {
+///
+/// # Errors
+///
+/// Out of descriptors, it cannot even be read: that is no room at all, not "no limit known".
+pub(crate) fn open_file_limit() -> io::Result<Option<usize>> {
     #[cfg(target_os = "linux")]
-    return std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|limits| soft_open_files(&limits));
+    return match std::fs::read_to_string("/proc/self/limits") {
+        Err(err) if is_out_of_descriptors(&err) => Err(err),
+        read => Ok(read.ok().and_then(|limits| soft_open_files(&limits))),
+    };
     #[cfg(not(target_os = "linux"))]
-    None
+    Ok(None)
 }
 
 /// Reads the soft "Max open files" value out of the text of `/proc/self/limits`.

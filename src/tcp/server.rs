@@ -317,7 +317,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         // Far below the open-file limit, so that the tests running beside this one never find
         // the process out of descriptors.
-        let limit = crate::tcp::fdlimit::open_file_limit().unwrap_or(usize::MAX);
+        let limit = crate::tcp::fdlimit::open_file_limit()?.unwrap_or(usize::MAX);
         let connections = 3000.min(limit / 4);
         reserve_descriptors(&listener, connections);
         // Descriptors are numbered lowest first: with that many open at once, the table had to
