@@ -404,7 +404,8 @@ fn nc_habits_are_usage_errors_that_say_what_to_write() -> TestResult {
             &["Ada", "9999"],
             "`tcp-client --host Ada --port 9999`",
         ),
-        // Half of where the server is on the command line excuses only that half.
+        // Half of where the server is on the command line fills in the half the names do not
+        // say; only both excuse such names.
         (
             "tcp-client",
             &["192.0.2.1", "--port", "9"],
@@ -414,6 +415,12 @@ fn nc_habits_are_usage_errors_that_say_what_to_write() -> TestResult {
             "udp-client",
             &["--host", "::1", "8888"],
             "`udp-client --host ::1 --port 8888`",
+        ),
+        // The server the name points at, not the given port with the name's host cut off.
+        (
+            "tcp-client",
+            &["-p", "43875", "10:30"],
+            "`tcp-client --host 10 --port 30`",
         ),
     ];
     for (program, names, written) in cases {

@@ -504,6 +504,59 @@ fn under_the_stock_file_limit_every_turned_away_client_gets_the_busy_line() -> T
     Ok(())
 }
 
+/// Under the stock limit with every slot taken, while 40 turned-away clients keep reconnecting
+/// and sending, a client that sends its name right after connecting, ends its side and reads
+/// gets the busy line, not a reset, however fast it sends: 40 such clients, one after another,
+/// at least 38 of them. Linux only, as above.
+#[cfg(target_os = "linux")]
+#[test]
+fn under_a_flood_of_refusals_a_quick_client_still_gets_the_busy_line() -> TestResult {
+    let Some((server, allowed)) = server_under_the_stock_limit(0)? else {
+        return Ok(());
+    };
+    let held = hold_clients(server.addr, allowed)?;
+    assert_eq!(held.welcomed, allowed);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood: Vec<_> = (0..40)
+        .map(|_| {
+            let (addr, stop) = (server.addr, std::sync::Arc::clone(&stop));
+            thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let Ok(mut stream) = connect(addr) else {
+                        continue;
+                    };
+                    for _ in 0..20 {
+                        if stream.write_all(b"Ada\n").is_err() {
+                            break;
+                        }
+                        thread::sleep(Duration::from_millis(5));
+                    }
+                }
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(300));
+    let mut answered = 0;
+    for _ in 0..40 {
+        let mut quick = connect(server.addr)?;
+        quick.write_all(b"Ada\n")?;
+        quick.shutdown(Shutdown::Write)?;
+        let mut reply = Vec::new();
+        if quick.read_to_end(&mut reply).is_ok() && reply == BUSY {
+            answered += 1;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for client in flood {
+        client.join().expect("flood thread should not panic");
+    }
+    assert!(
+        answered >= 38,
+        "{answered} of 40 quick clients got the busy line"
+    );
+    Ok(())
+}
+
 /// Descriptors the server inherited count against the limit: started with 40 of them, it
 /// announces fewer connections and welcomes every one it announces.
 #[cfg(target_os = "linux")]
