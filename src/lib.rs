@@ -69,6 +69,10 @@ mod stop;
 mod tcp;
 mod udp;
 
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub use tcp::fuzz;
+
 pub use log::Log;
 pub use stop::StopHandle;
 pub use tcp::{ProxyHeader, TcpClient, TcpServer};

@@ -228,7 +228,8 @@ impl Replies {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tcp::framer::tests::{connection, model};
+    use crate::tcp::framer::model::model;
+    use crate::tcp::framer::tests::connection;
     use proptest::prelude::*;
 
     /// A peer that keeps each write it is given apart.

@@ -20,7 +20,7 @@ const MAX_PARTIAL: usize = MAX_LINE + 1 + READ_SIZE;
 
 /// What a read came to, once the names in it are answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Framed {
+pub enum Framed {
     /// Read on.
     More,
     /// The exit word: close, though more may have come behind it.
@@ -127,6 +127,23 @@ impl Framer {
     }
 }
 
+/// Runs a framer over `reads`, an empty one being the end of the stream, until it stops: the
+/// names it took with their endings, how it stopped (`More` if the reads ran out first), and
+/// the most it held at once. For the fuzz target, fuzz/fuzz_targets/framer.rs.
+#[cfg(fuzzing)]
+pub fn fuzz(reads: &[&[u8]]) -> (Vec<(Vec<u8>, &'static [u8])>, Framed, usize) {
+    let (mut framer, mut names, mut held) = (Framer::default(), vec![], 0);
+    for read in reads {
+        let take = |name: &[u8], ending| Ok::<_, ()>(names.push((name.to_vec(), ending)));
+        let framed = framer.take(read, take).unwrap_or(Framed::More);
+        held = held.max(framer.partial.capacity());
+        if framed != Framed::More {
+            return (names, framed, held);
+        }
+    }
+    (names, Framed::More, held)
+}
+
 /// Answers one message, unless it is the exit word.
 fn one<E>(
     name: &[u8],
@@ -139,8 +156,15 @@ fn one<E>(
     answer(name, ending).map(|()| Framed::More)
 }
 
+/// The protocol's framing rules written as plainly as possible, which the property test here and
+/// the fuzz target (fuzz/) hold the framer to.
+#[cfg(test)]
+#[path = "../../fuzz/framer_model.rs"]
+pub(crate) mod model;
+
 #[cfg(test)]
 pub(crate) mod tests {
+    use super::model::{Heard, model};
     use super::*;
     use proptest::collection::vec;
     use proptest::prelude::*;
@@ -298,57 +322,6 @@ pub(crate) mod tests {
             "{}",
             framer.partial.capacity()
         );
-    }
-
-    /// What a connection's bytes mean, by the plain rules of the protocol: the names that came,
-    /// each with its ending, and how it ended.
-    #[derive(Debug, PartialEq, Eq, Default)]
-    pub(crate) struct Heard {
-        pub(crate) names: Names,
-        pub(crate) too_long: bool,
-        pub(crate) exit: bool,
-    }
-
-    /// The protocol's rules, written as plainly as possible: a read is one message until a read
-    /// holds a newline; from there on, lines; a line over the limit ends it all.
-    pub(crate) fn model(reads: &[Vec<u8>], eof: bool) -> Heard {
-        let mut heard = Heard::default();
-        let take = |heard: &mut Heard, name: &[u8], ending: &'static [u8]| {
-            match name == b"exit" {
-                true => heard.exit = true,
-                false => heard.names.push((name.to_vec(), ending)),
-            }
-            heard.exit
-        };
-        // Raw mode: each read a message, up to the first read that holds a newline.
-        let first_line = reads.iter().position(|read| read.contains(&b'\n'));
-        for read in &reads[..first_line.unwrap_or(reads.len())] {
-            if take(&mut heard, read, b"") {
-                return heard;
-            }
-        }
-        // Line mode from there on: how the bytes were cut no longer matters.
-        let stream = reads[first_line.unwrap_or(reads.len())..].concat();
-        for line in stream.split_inclusive(|&b| b == b'\n') {
-            let (name, ending) = match line.strip_suffix(b"\n") {
-                Some(line) => match line.strip_suffix(b"\r") {
-                    Some(name) => (name, &b"\r\n"[..]),
-                    None => (line, &b"\n"[..]),
-                },
-                // A partial line: at the end of the stream a name, `\r` and all; before it,
-                // the `\r` may yet begin its ending.
-                None if eof => (line, &b""[..]),
-                None => (line.strip_suffix(b"\r").unwrap_or(line), &b""[..]),
-            };
-            if name.len() > MAX_LINE {
-                heard.too_long = true;
-                return heard;
-            }
-            if (ending.is_empty() && !eof) || take(&mut heard, name, ending) {
-                return heard;
-            }
-        }
-        heard
     }
 
     /// Bytes of the kinds that matter: letters, the exit word's, `\r`, a space, invalid UTF-8.

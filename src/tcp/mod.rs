@@ -20,6 +20,14 @@ mod linger;
 mod proxy;
 mod server;
 
+/// The entry points of the fuzz targets in fuzz/ (cargo fuzz builds with `--cfg fuzzing`): the
+/// parsers of untrusted bytes, reached without widening the library for its users.
+#[cfg(fuzzing)]
+pub mod fuzz {
+    pub use super::framer::{Framed, fuzz as framer};
+    pub use super::proxy::fuzz as proxy;
+}
+
 pub use client::TcpClient;
 pub use proxy::ProxyHeader;
 pub use server::TcpServer;

@@ -103,6 +103,14 @@ pub(crate) fn parse(bytes: &[u8], peer: SocketAddr) -> Result<Option<Header>, In
     }
 }
 
+/// What [`parse`] says of `bytes`: the header's length once it is whole, `Ok(None)` while it
+/// needs more, or why not. For the fuzz target, fuzz/fuzz_targets/proxy.rs.
+#[cfg(fuzzing)]
+pub fn fuzz(bytes: &[u8]) -> Result<Option<usize>, Invalid> {
+    let peer = SocketAddr::from(([127, 0, 0, 1], 1));
+    parse(bytes, peer).map(|header| header.map(|header| header.len))
+}
+
 /// Returns true if `bytes` and `start` agree as far as both go.
 fn begins(bytes: &[u8], start: &[u8]) -> bool {
     let common = bytes.len().min(start.len());
