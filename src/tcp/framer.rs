@@ -14,9 +14,9 @@ pub(crate) const MAX_LINE: usize = 64 * 1024;
 /// `recv(1024)`.
 pub(crate) const READ_SIZE: usize = 1024;
 
-/// The most a partial line holds: a line at the limit, a `\r` that may begin its ending, and
-/// one read.
-const MAX_PARTIAL: usize = MAX_LINE + 1 + READ_SIZE;
+/// How far doubling grows a partial line: a line at the limit and one read. A `\r` that may
+/// begin the line's ending can take it one byte past this, in a growth of its own.
+const MAX_PARTIAL: usize = MAX_LINE + READ_SIZE;
 
 /// What a read came to, once the names in it are answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,10 +103,8 @@ impl Framer {
             }
             let framed = one(name, ending, &mut answer)?;
             // A long line's memory goes back once it is answered.
-            match self.partial.capacity() > READ_SIZE {
-                true => self.partial = Vec::new(),
-                false => self.partial.clear(),
-            }
+            self.partial.clear();
+            self.partial.shrink_to(READ_SIZE);
             if framed == Framed::Exit {
                 return Ok(framed);
             }
@@ -300,6 +298,9 @@ pub(crate) mod tests {
         let mut framer = pending(MAX_LINE);
         feed(&mut framer, b"\r");
         assert_eq!(feed(&mut framer, b"").1, Framed::TooLong);
+        // A partial line at the limit that the end of the stream leaves is still a name.
+        let (got, framed) = feed(&mut pending(MAX_LINE), b"");
+        assert_eq!((got[0].0.len(), framed), (MAX_LINE, Framed::End));
     }
 
     #[test]
@@ -308,13 +309,13 @@ pub(crate) mod tests {
         let mut capacities = vec![framer.partial.capacity()];
         for _ in 0..MAX_LINE {
             feed(&mut framer, b"a");
-            assert!(framer.partial.capacity() <= MAX_PARTIAL);
+            assert!(framer.partial.capacity() <= MAX_LINE + READ_SIZE);
             if capacities.last() != Some(&framer.partial.capacity()) {
                 capacities.push(framer.partial.capacity());
             }
         }
         // Doubling from one read's worth to the most it holds, and no more steps.
-        let doublings = (MAX_PARTIAL / READ_SIZE).ilog2() as usize;
+        let doublings = ((MAX_LINE + READ_SIZE) / READ_SIZE).ilog2() as usize;
         assert!(capacities.len() <= doublings + 3, "{capacities:?}");
         feed(&mut framer, b"\nhalf");
         assert!(
@@ -396,7 +397,8 @@ pub(crate) mod tests {
             for read in reads.iter().chain(&ends) {
                 let (names, framed) = feed(&mut framer, read);
                 heard.names.extend(names);
-                prop_assert!(framer.partial.capacity() <= MAX_PARTIAL);
+                // A line at the limit, the `\r` that may begin its ending, and a read.
+                prop_assert!(framer.partial.capacity() <= MAX_LINE + 1 + READ_SIZE);
                 match framed {
                     Framed::More => {}
                     Framed::Exit => {

@@ -653,4 +653,23 @@ mod tests {
         assert_eq!(why, "no whole PROXY header within 3s");
         Ok(())
     }
+
+    /// A connection that fails in the middle of a header is refused for that, not for a wait
+    /// that ran out. The far end closes with input unread, which is a reset where the platform
+    /// resets then (Linux does) and an end of stream where it does not.
+    #[test]
+    fn a_connection_that_fails_during_the_header_is_not_called_slow() -> std::io::Result<()> {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let mut far = TcpStream::connect(listener.local_addr()?)?;
+        let (mut near, peer) = listener.accept()?;
+        near.write_all(b"unread")?;
+        far.write_all(b"PROXY TCP4 ")?;
+        far.set_read_timeout(Some(Duration::from_secs(5)))?;
+        far.peek(&mut [0])?;
+        drop(far);
+        let why = read_header(&mut near, peer).unwrap_err();
+        assert_ne!(why, "no whole PROXY header within 3s");
+        Ok(())
+    }
 }
