@@ -40,7 +40,6 @@ pub fn greeting(name: &[u8]) -> Vec<u8> {
 ///
 /// This is [`greeting`] without an allocation of its own, for a buffer that is reused.
 pub(crate) fn push_greeting(out: &mut Vec<u8>, name: &[u8], ending: &[u8]) {
-    out.reserve(greeting_len(name.len()) + ending.len());
     out.extend_from_slice(GREETING_PREFIX);
     out.extend_from_slice(name);
     out.extend_from_slice(GREETING_SUFFIX);

@@ -352,6 +352,11 @@ mod tests {
                 client("[2001:db8::1]:80"),
             ),
             (b"PROXY UNKNOWN\r\n".to_vec(), client(PEER)),
+            // Ports run from 0 to 65535.
+            (
+                b"PROXY TCP4 192.0.2.1 192.0.2.2 0 65535\r\n".to_vec(),
+                client("192.0.2.1:0"),
+            ),
             // A dual-stack balancer's IPv4 client (nginx, HAProxy), logged in its IPv4 form.
             (
                 b"PROXY TCP6 ::ffff:127.0.0.1 ::ffff:127.0.0.1 46814 18091\r\n".to_vec(),
