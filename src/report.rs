@@ -73,14 +73,13 @@ impl RateLimited {
         }
     }
 
-    /// The line that counts what the second now over held back, if it held any; it opens the
-    /// next second.
-    fn held_back(&self) -> Option<String> {
+    /// The line that counts what the second now over held back; it opens the next second.
+    fn held_back(&self) -> String {
         let mut window = self.window.lock().unwrap_or_else(PoisonError::into_inner);
         let held = std::mem::take(&mut window.held);
         window.opened = Some(Instant::now());
         let what = &self.what;
-        (held > 0).then(|| format!("{held} more {what} (reported at most once a second)"))
+        format!("{held} more {what} (reported at most once a second)")
     }
 }
 
@@ -169,6 +168,19 @@ mod tests {
         );
         let counted = lines[1].0 - started;
         assert!(counted >= INTERVAL && counted < INTERVAL * 2, "{counted:?}");
+    }
+
+    /// One line held back is counted too.
+    #[test]
+    fn a_single_line_held_back_is_counted() {
+        let (log, rx) = log();
+        let limited = RateLimited::new("failures");
+        limited.report(&log, format_args!("failure 0"));
+        limited.report(&log, format_args!("failure 1"));
+        let lines = lines_within(&rx, Duration::from_millis(1500));
+        let said: Vec<&str> = lines.iter().map(|(_, line)| line.as_str()).collect();
+        let count = "1 more failures (reported at most once a second)";
+        assert_eq!(said, ["failure 0", count]);
     }
 
     /// Reports that keep coming make at most one line a second, and after a quiet second the

@@ -60,7 +60,7 @@ enum Entry {
 }
 
 /// A line to make at a moment to come, if there is one to make then.
-type Later = (Instant, Box<dyn FnOnce() -> Option<String> + Send>);
+type Later = (Instant, Box<dyn FnOnce() -> String + Send>);
 
 /// What the handles and the writer count together: bytes of lines queued and not yet written,
 /// and lines dropped because the queue held a MiB already, not yet reported.
@@ -158,12 +158,8 @@ impl Log {
         let _ = inner.queue.send(Entry::Line(bytes));
     }
 
-    /// Writes the line `make` makes at `at`, if it makes one then: a count that is due later.
-    pub(crate) fn later(
-        &self,
-        at: Instant,
-        make: impl FnOnce() -> Option<String> + Send + 'static,
-    ) {
+    /// Writes the line `make` makes at `at`: a count that is due later.
+    pub(crate) fn later(&self, at: Instant, make: impl FnOnce() -> String + Send + 'static) {
         if let Some(inner) = &self.inner {
             inner.start();
             let _ = inner.queue.send(Entry::Later((at, Box::new(make))));
@@ -288,7 +284,7 @@ impl Writer {
             .into_iter()
             .partition(|(at, _)| *at <= now);
         *laters = later;
-        for line in due.into_iter().filter_map(|(_, make): Later| make()) {
+        for line in due.into_iter().map(|(_, make): Later| make()) {
             self.output.push(format!("{line}\n").as_bytes());
         }
         self.output.finish();

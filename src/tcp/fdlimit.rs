@@ -10,7 +10,6 @@
 use std::fs::File;
 use std::io;
 
-#[cfg(target_os = "linux")]
 use crate::socket::is_out_of_descriptors;
 
 /// Descriptors the server needs while it serves, besides its connections: the spare, and a
@@ -95,20 +94,22 @@ fn open_descriptors() -> usize {
 /// Out of descriptors, it cannot even be read: that is no room at all, not "no limit known".
 pub(crate) fn open_file_limit() -> io::Result<Option<usize>> {
     #[cfg(target_os = "linux")]
-    return match std::fs::read_to_string("/proc/self/limits") {
-        Err(err) if is_out_of_descriptors(&err) => Err(err),
-        read => Ok(read.ok().and_then(|limits| soft_open_files(&limits))),
-    };
+    return soft_open_files(std::fs::read_to_string("/proc/self/limits"));
     #[cfg(not(target_os = "linux"))]
     Ok(None)
 }
 
-/// Reads the soft "Max open files" value out of the text of `/proc/self/limits`.
+/// Reads the soft "Max open files" value out of `/proc/self/limits` as its read came out: `None`
+/// where it has none or could not be read, an error where there was no descriptor to read it with.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-fn soft_open_files(limits: &str) -> Option<usize> {
+fn soft_open_files(limits: io::Result<String>) -> io::Result<Option<usize>> {
     const FIELD: &str = "Max open files";
-    let line = limits.lines().find_map(|line| line.strip_prefix(FIELD))?;
-    line.split_whitespace().next()?.parse().ok()
+    let limits = match limits {
+        Err(err) if is_out_of_descriptors(&err) => return Err(err),
+        read => read.unwrap_or_default(),
+    };
+    let line = limits.lines().find_map(|line| line.strip_prefix(FIELD));
+    Ok(line.and_then(|line| line.split_whitespace().next()?.parse().ok()))
 }
 
 /// Takes a descriptor to hold in reserve, if one can be had: given up, it lets `accept` take one
@@ -131,10 +132,28 @@ Max locked memory         8388608              8388608              bytes
 
     #[test]
     fn the_soft_open_file_limit_is_read() {
-        assert_eq!(soft_open_files(LIMITS), Some(1024));
+        let read = |text: &str| soft_open_files(Ok(text.to_string())).unwrap();
+        assert_eq!(read(LIMITS), Some(1024));
         let unlimited = LIMITS.replace("1024                 524288", "unlimited  unlimited");
-        assert_eq!(soft_open_files(&unlimited), None);
-        assert_eq!(soft_open_files("garbage"), None);
+        assert_eq!(read(&unlimited), None);
+        assert_eq!(read("garbage"), None);
+        // A limit that cannot be read is none known, unless it is for want of a descriptor.
+        let missing = io::Error::from(io::ErrorKind::NotFound);
+        assert_eq!(soft_open_files(Err(missing)).unwrap(), None);
+        #[cfg(unix)]
+        assert!(soft_open_files(Err(io::Error::from_raw_os_error(24))).is_err());
+    }
+
+    /// The process's own limit and descriptors, as Linux shows them: a limit, and at least the
+    /// files this test holds open.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn this_process_limit_and_descriptors_are_read() -> io::Result<()> {
+        let held: Vec<File> = (0..5).map(|_| spare()).collect::<Option<_>>().unwrap();
+        assert!(open_descriptors() >= held.len());
+        let limit = open_file_limit()?.expect("Linux shows the limit");
+        assert!(limit >= held.len(), "{limit}");
+        Ok(())
     }
 
     #[test]
