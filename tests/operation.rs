@@ -59,6 +59,8 @@ fn a_killed_tcp_server_has_written_every_line() -> TestResult {
         client.write_all(b"exit")?;
         assert!(is_closed(&mut client)?);
         let me = client.local_addr()?;
+        // Finished as the original client finishes: it closes its socket after the exit word.
+        drop(client);
         kill_soon(server)?;
         assert_eq!(
             file.read()?,

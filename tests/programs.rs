@@ -10,5 +10,4 @@ mod clients;
 mod docs;
 mod examples;
 mod operation;
-mod resets;
 mod robust;

@@ -5,13 +5,15 @@
 
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use crate::common::*;
+use common::*;
 
 /// The count of TCP resets this machine has sent.
 fn resets_sent() -> io::Result<u64> {

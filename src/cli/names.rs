@@ -14,7 +14,7 @@ pub fn shown_name(name: &[u8]) -> String {
     }
 }
 
-/// Calls `greet` with each name in turn, from standard input (as [`next_name`] reads it, up to
+/// Calls `greet` with each name in turn, from standard input (as `next_name` reads it, up to
 /// `longest` bytes a name) when `from_stdin` is set, else from `args`, until `greet` returns
 /// false or fails.
 ///

@@ -222,6 +222,20 @@ impl CapturedLog {
         self.log.flush();
         String::from_utf8(self.kept.0.lock().expect("log capture lock").clone())
     }
+
+    /// What has been written once it holds `count` lines, or after 5 s if it never does: a
+    /// connection's last line comes when the server is done with it, which may be a moment
+    /// after its client has seen the close.
+    pub fn lines(&self, count: usize) -> Result<String, std::string::FromUtf8Error> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = self.text()?;
+            if text.lines().count() >= count || Instant::now() > deadline {
+                return Ok(text);
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
 
 /// Says on the test run's own stderr, past libtest's capture of `eprintln!`, that a test skipped
