@@ -4,7 +4,8 @@
 //! refusal on Unix and a reset on Windows.
 
 use std::cell::Cell;
-use std::io::{self, ErrorKind};
+use std::io::{self, ErrorKind, Read};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 /// Returns true for the error a socket's read or write timeout gives.
@@ -89,6 +90,19 @@ impl Deadline {
                 result => return result,
             }
         }
+    }
+
+    /// Reads once from `stream` into `buf`, as [`read`](Deadline::read) does, with the socket's
+    /// read timeout set to the time left.
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Deadline::read).
+    pub(crate) fn read_from(&self, mut stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+        self.read(|left| {
+            stream.set_read_timeout(left)?;
+            stream.read(buf)
+        })
     }
 }
 

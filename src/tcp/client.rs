@@ -2,7 +2,7 @@
 //! and checks the welcome, sends each name bare as the original does, and reads until the whole
 //! greeting has come, however the network split it, failing with one clear error otherwise.
 
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
@@ -150,13 +150,8 @@ impl TcpClient {
         self.buf.resize(expected.len() + 1, 0);
         let mut got = 0;
         loop {
-            let (stream, buf) = (&mut self.stream, &mut self.buf[got..]);
-            let n = deadline
-                .read(|left| {
-                    stream.set_read_timeout(left)?;
-                    stream.read(buf)
-                })
-                .map_err(|err| self.timed(err))?;
+            let read = deadline.read_from(&self.stream, &mut self.buf[got..]);
+            let n = read.map_err(|err| self.timed(err))?;
             got += n;
             let arrived = &self.buf[..got];
             if n == 0 {
@@ -183,12 +178,7 @@ impl TcpClient {
         self.buf.resize(most + 1, 0);
         let deadline = Deadline::after(Duration::from_millis(50));
         while got <= most {
-            let (stream, buf) = (&mut self.stream, &mut self.buf[got..]);
-            let read = deadline.read(|left| {
-                stream.set_read_timeout(left)?;
-                stream.read(buf)
-            });
-            match read {
+            match deadline.read_from(&self.stream, &mut self.buf[got..]) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => got += n,
             }

@@ -36,10 +36,7 @@ pub(crate) fn close_draining(stream: TcpStream, limit: Duration) {
     while drained <= LINGER_BYTES {
         let read = match at_once {
             true => (&stream).read(&mut sink),
-            false => deadline.read(|left| {
-                stream.set_read_timeout(left)?;
-                (&stream).read(&mut sink)
-            }),
+            false => deadline.read_from(&stream, &mut sink),
         };
         match read {
             Ok(0) | Err(_) => return,

@@ -3,7 +3,6 @@
 //! is pure: bytes in; a header, "need more", or why not, out. `read_header` reads a connection
 //! until it says it has one (`--proxy-protocol`); `header` builds one, for the client.
 
-use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::str::FromStr;
 use std::time::Duration;
@@ -69,11 +68,7 @@ pub(crate) fn read_header(
     loop {
         let start = got.len();
         got.resize(start + READ_SIZE, 0);
-        let read = deadline.read(|left| {
-            stream.set_read_timeout(left)?;
-            stream.read(&mut got[start..])
-        });
-        match read {
+        match deadline.read_from(stream, &mut got[start..]) {
             Ok(0) => return Err("the connection ended before a whole PROXY header".into()),
             Ok(n) => got.truncate(start + n),
             Err(err) if err.kind() == std::io::ErrorKind::TimedOut => {
