@@ -129,10 +129,8 @@ fn v1(bytes: &[u8], peer: SocketAddr) -> Result<Option<Header>, Invalid> {
     let lf_alone = "a version 1 header ending in LF alone";
     let line = window[..end].strip_suffix(b"\r").ok_or(lf_alone)?;
     let caller = v1_fields(&line[V1_START.len()..], peer)?;
-    Ok(Some(Header {
-        len: end + 1,
-        caller,
-    }))
+    let len = end + 1;
+    Ok(Some(Header { len, caller }))
 }
 
 /// Reads what follows `PROXY `: `UNKNOWN` (and anything at all up to the CRLF, which the spec
@@ -172,14 +170,12 @@ fn port(text: &str) -> Result<u16, Invalid> {
 }
 
 fn v2(bytes: &[u8], peer: SocketAddr) -> Result<Option<Header>, Invalid> {
+    let other_version = "a version 2 signature with another version";
+    let other_command = "a version 2 command other than LOCAL and PROXY";
     // The version, the command and the family are each refused as soon as they come.
     let command = match bytes.get(12) {
-        Some(byte) if byte >> 4 != 2 => {
-            return Err("a version 2 signature with another version");
-        }
-        Some(byte) if byte & 0x0f > 1 => {
-            return Err("a version 2 command other than LOCAL and PROXY");
-        }
+        Some(byte) if byte >> 4 != 2 => return Err(other_version),
+        Some(byte) if byte & 0x0f > 1 => return Err(other_command),
         Some(byte) => byte & 0x0f,
         None => return Ok(None),
     };
@@ -192,18 +188,16 @@ fn v2(bytes: &[u8], peer: SocketAddr) -> Result<Option<Header>, Invalid> {
     let Some((&[_, _, high, low], block)) = bytes[V2_SIGNATURE.len()..].split_first_chunk() else {
         return Ok(None);
     };
-    let len = usize::from(u16::from_be_bytes([high, low]));
-    let Some(block) = block.get(..len) else {
+    let block_len = usize::from(u16::from_be_bytes([high, low]));
+    let Some(block) = block.get(..block_len) else {
         return Ok(None);
     };
     let caller = match family {
         None => Caller::Balancer,
         Some(family) => v2_addresses(family, block)?.unwrap_or(Caller::Client(peer)),
     };
-    Ok(Some(Header {
-        len: V2_SIGNATURE.len() + 4 + len,
-        caller,
-    }))
+    let len = V2_SIGNATURE.len() + 4 + block_len;
+    Ok(Some(Header { len, caller }))
 }
 
 /// Refuses the family and transport bytes the spec does not define.
@@ -245,11 +239,10 @@ where
 fn check_tlvs(mut rest: &[u8]) -> Result<(), Invalid> {
     while !rest.is_empty() {
         let cut_short = "a version 2 TLV cut short";
+        let longer = "a version 2 TLV longer than its header";
         let (&[_, high, low], value) = rest.split_first_chunk().ok_or(cut_short)?;
         let len = usize::from(u16::from_be_bytes([high, low]));
-        rest = value
-            .get(len..)
-            .ok_or("a version 2 TLV longer than its header")?;
+        rest = value.get(len..).ok_or(longer)?;
     }
     Ok(())
 }
@@ -269,12 +262,8 @@ pub enum ProxyHeader {
 /// `version` (`UNKNOWN` or `UNSPEC` if the two are of different families, which no connection
 /// has).
 pub(crate) fn header(version: ProxyHeader, source: SocketAddr, destination: SocketAddr) -> Vec<u8> {
-    let (s, d, sp, dp) = (
-        source.ip(),
-        destination.ip(),
-        source.port(),
-        destination.port(),
-    );
+    let (s, d) = (source.ip(), destination.ip());
+    let (sp, dp) = (source.port(), destination.port());
     let (family, addresses) = match (s, d) {
         (IpAddr::V4(s), IpAddr::V4(d)) => (4, [&s.octets()[..], &d.octets()].concat()),
         (IpAddr::V6(s), IpAddr::V6(d)) => (6, [&s.octets()[..], &d.octets()].concat()),
@@ -285,12 +274,7 @@ pub(crate) fn header(version: ProxyHeader, source: SocketAddr, destination: Sock
         (ProxyHeader::V1, _) => format!("PROXY TCP{family} {s} {d} {sp} {dp}\r\n").into_bytes(),
         (ProxyHeader::V2, 0) => [V2_SIGNATURE, &[0x21, 0x00, 0, 0]].concat(),
         (ProxyHeader::V2, _) => {
-            let block = [
-                addresses,
-                sp.to_be_bytes().to_vec(),
-                dp.to_be_bytes().to_vec(),
-            ]
-            .concat();
+            let block = [&addresses[..], &sp.to_be_bytes(), &dp.to_be_bytes()].concat();
             let family = if family == 4 { 0x11 } else { 0x21 };
             let len = (block.len() as u16).to_be_bytes();
             [V2_SIGNATURE, &[0x21, family], &len, &block].concat()
