@@ -3,7 +3,7 @@
 //! the loop (timeouts, the lingering close after a line too long) is a named call each.
 
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
 
@@ -45,7 +45,12 @@ pub(crate) fn serve(admitted: Admitted, settings: &Settings) {
         false => (Caller::Client(peer), Vec::new()),
         true => match read_header(&mut stream, peer) {
             Ok(found) => found,
-            Err(why) => return settings.refused(peer, &why),
+            // Closed without a word to it, and reported at most once a second.
+            Err(why) => {
+                let (refusals, reports) = (&settings.refusals, &settings.reports);
+                let why = format!("closed without a welcome: {why}");
+                return refusals.report(reports, format_args!("{peer}: {why}"));
+            }
         },
     };
     let (log, reports) = (&settings.log, &settings.reports);
@@ -62,16 +67,6 @@ pub(crate) fn serve(admitted: Admitted, settings: &Settings) {
     }
     if let Caller::Client(client) = caller {
         log.line(format_args!("Connection from {client} closed."));
-    }
-}
-
-impl Settings {
-    /// Reports a connection closed for its PROXY header, without a word to it.
-    fn refused(&self, peer: SocketAddr, why: &str) {
-        self.refusals.report(
-            &self.reports,
-            format_args!("{peer}: closed without a welcome: {why}"),
-        );
     }
 }
 
@@ -100,10 +95,8 @@ fn handle_connection(stream: TcpStream, first: &[u8], settings: &Settings) -> io
         // data = sock.recv(1024): in raw mode, one read of up to 1 KiB is one message.
         let read = receive(&mut input, &mut buf).map_err(idle)?;
         // if not data or data == 'exit': break; time.sleep(1); sock.send('Hello, %s!' % data)
-        match replies
-            .answer(&mut framer, &buf[..read], &mut &stream)
-            .map_err(idle)?
-        {
+        let framed = replies.answer(&mut framer, &buf[..read], &mut &stream);
+        match framed.map_err(idle)? {
             Framed::More => {}
             end => return close(stream, end), // sock.close()
         }

@@ -206,10 +206,8 @@ fn reserve_descriptors(listener: &TcpListener, connections: usize) {
     // The table costs 8 bytes a descriptor; past a million, the limit is elsewhere.
     const MOST: usize = 1 << 20;
     let wanted = connections.saturating_add(HEADROOM).min(MOST);
-    let throwaway: Vec<_> = (0..wanted)
-        .map_while(|_| listener.try_clone().ok())
-        .collect();
-    drop(throwaway);
+    let throwaway = (0..wanted).map_while(|_| listener.try_clone().ok());
+    drop(throwaway.collect::<Vec<_>>());
 }
 
 /// Starts the thread that gives each admitted connection a thread of its own, and each
@@ -242,11 +240,8 @@ fn spawn_threads(jobs: Receiver<Job>, settings: &Arc<Settings>) {
             continue;
         };
         if let Some(peer) = peer {
-            let reports = &settings.reports;
-            failures.report(
-                reports,
-                format_args!("{peer}: cannot start a thread: {err}"),
-            );
+            let why = format!("cannot start a thread: {err}");
+            failures.report(&settings.reports, format_args!("{peer}: {why}"));
         }
     }
 }
