@@ -26,7 +26,12 @@ impl Endpoint {
     /// Returns the host and port as an address is written, for messages: `127.0.0.1:9999`,
     /// `[::1]:9999`, `localhost:9999`.
     pub fn shown(&self) -> String {
-        host_port(&self.host, self.port)
+        let (host, port) = (&self.host, self.port);
+        if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        }
     }
 }
 
@@ -38,17 +43,14 @@ impl Endpoint {
 /// A message for an empty value, unbalanced brackets, or a port in the host (`127.0.0.1:9999`,
 /// `[::1]:9999`), which goes in `--port` instead.
 pub(super) fn parse_host(text: &str) -> Result<String, String> {
+    let not_a_host = |why| format!("'{text}' is not a host: {why}");
     let host = match text.strip_prefix('[') {
         Some(rest) => match rest.split_once(']') {
             Some((inside, "")) if inside.contains(':') => inside,
-            Some((_, "")) => {
-                return Err(format!(
-                    "'{text}' is not a host: brackets go around an IPv6 address only"
-                ));
-            }
+            Some((_, "")) => return Err(not_a_host("brackets go around an IPv6 address only")),
             Some((_, after)) if after.starts_with(':') => return Err(port_in_host(text)),
-            Some(_) => return Err(format!("'{text}' is not a host: a bracket is out of place")),
-            None => return Err(format!("'{text}' is not a host: a bracket is not closed")),
+            Some(_) => return Err(not_a_host("a bracket is out of place")),
+            None => return Err(not_a_host("a bracket is not closed")),
         },
         None => text,
     };
@@ -56,7 +58,7 @@ pub(super) fn parse_host(text: &str) -> Result<String, String> {
         return Err("a host cannot be empty".to_string());
     }
     if host.contains(['[', ']']) {
-        return Err(format!("'{text}' is not a host: a bracket is out of place"));
+        return Err(not_a_host("a bracket is out of place"));
     }
     // One colon is a host and a port; an IPv6 address has at least two.
     if host.matches(':').count() == 1 {
@@ -69,22 +71,19 @@ fn port_in_host(text: &str) -> String {
     format!("'{text}' holds a port: give the host alone and the port with --port")
 }
 
-/// Joins a host and a port the way they are written in an address: `127.0.0.1:9999`,
-/// `[::1]:9999`, `localhost:9999`.
-fn host_port(host: &str, port: u16) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn ipv6_hosts_get_brackets() {
+        let host_port = |host: &str, port| {
+            Endpoint {
+                host: host.into(),
+                port,
+            }
+            .shown()
+        };
         assert_eq!(host_port("127.0.0.1", 9999), "127.0.0.1:9999");
         assert_eq!(host_port("::1", 80), "[::1]:80");
         assert_eq!(host_port("localhost", 8888), "localhost:8888");

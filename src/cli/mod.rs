@@ -156,16 +156,14 @@ fn typed<'a, T: Clone + Send + Sync + 'static>(matches: &'a ArgMatches, id: &str
 /// `PROGRAM: what failed: why` (the error shown with `{:#}`, so an `anyhow` chain stays on one
 /// line and no backtrace is printed, whatever `RUST_BACKTRACE` says).
 pub fn exit_code(program: Program, result: Result<(), impl Display>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            let stderr = Log::stderr();
-            stderr.line(format_args!("{}: {err:#}", program.name));
-            // The process ends next: the line must be out first.
-            stderr.flush();
-            ExitCode::FAILURE
-        }
-    }
+    let Err(err) = result else {
+        return ExitCode::SUCCESS;
+    };
+    let stderr = Log::stderr();
+    stderr.line(format_args!("{}: {err:#}", program.name));
+    // The process ends next: the line must be out first.
+    stderr.flush();
+    ExitCode::FAILURE
 }
 
 /// Writes `bytes` and a newline to `out` in one call and flushes it; returns false when the
@@ -176,9 +174,7 @@ pub fn exit_code(program: Program, result: Result<(), impl Display>) -> ExitCode
 ///
 /// Any other write error.
 pub fn print_line(out: &mut impl Write, bytes: &[u8]) -> io::Result<bool> {
-    let mut line = Vec::with_capacity(bytes.len() + 1);
-    line.extend_from_slice(bytes);
-    line.push(b'\n');
+    let line = [bytes, b"\n"].concat();
     match out.write_all(&line).and_then(|()| out.flush()) {
         Ok(()) => Ok(true),
         Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(false),
