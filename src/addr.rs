@@ -18,12 +18,11 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 /// The resolver's error, or `NotFound` when the name has no address.
 pub(crate) fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
     let mut addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
-    ipv4_first(&mut addrs);
+    // A stable sort: within each family the resolver's order stands.
+    addrs.sort_by_key(|addr| addr.is_ipv6());
     if addrs.is_empty() {
-        return Err(io::Error::new(
-            ErrorKind::NotFound,
-            "the host name has no addresses",
-        ));
+        let none = "the host name has no addresses";
+        return Err(io::Error::new(ErrorKind::NotFound, none));
     }
     Ok(addrs)
 }
@@ -59,11 +58,6 @@ pub(crate) fn ephemeral_socket_for(peer: SocketAddr) -> io::Result<UdpSocket> {
     UdpSocket::bind(any)
 }
 
-fn ipv4_first(addrs: &mut [SocketAddr]) {
-    // A stable sort: within each family the resolver's order stands.
-    addrs.sort_by_key(|addr| addr.is_ipv6());
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +70,7 @@ mod tests {
 
     #[test]
     fn ipv4_comes_first_whatever_the_resolver_order() {
+        let ipv4_first = |addrs: &mut Vec<SocketAddr>| *addrs = resolve(&addrs[..]).unwrap();
         let mut ipv6_first = addrs(&["[::1]:80", "127.0.0.1:80"]);
         ipv4_first(&mut ipv6_first);
         assert_eq!(ipv6_first, addrs(&["127.0.0.1:80", "[::1]:80"]));

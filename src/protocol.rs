@@ -40,10 +40,9 @@ pub fn greeting(name: &[u8]) -> Vec<u8> {
 ///
 /// This is [`greeting`] without an allocation of its own, for a buffer that is reused.
 pub(crate) fn push_greeting(out: &mut Vec<u8>, name: &[u8], ending: &[u8]) {
-    out.extend_from_slice(GREETING_PREFIX);
-    out.extend_from_slice(name);
-    out.extend_from_slice(GREETING_SUFFIX);
-    out.extend_from_slice(ending);
+    for part in [GREETING_PREFIX, name, GREETING_SUFFIX, ending] {
+        out.extend_from_slice(part);
+    }
 }
 
 /// Returns true if `bytes` look like a reply (`Hello, …!`) rather than a name.
@@ -67,14 +66,12 @@ pub(crate) const fn greeting_len(name_len: usize) -> usize {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Shown<'a>(pub &'a [u8]);
 
-impl Shown<'_> {
-    /// How many bytes a quote shows at most.
-    const LONGEST: usize = 60;
-}
+/// How many bytes a [`Shown`] quote shows at most.
+const LONGEST_QUOTE: usize = 60;
 
 impl std::fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let cut = &self.0[..self.0.len().min(Self::LONGEST)];
+        let cut = &self.0[..self.0.len().min(LONGEST_QUOTE)];
         write!(f, "\"{}\"", cut.escape_ascii())?;
         if cut.len() < self.0.len() {
             write!(f, "... ({} bytes)", self.0.len())?;
@@ -93,7 +90,7 @@ pub(crate) fn mismatch(expected: &[u8], got: &[u8], more: bool) -> std::io::Erro
         said += " and more";
     }
     let same = expected.iter().zip(got).take_while(|(a, b)| a == b).count();
-    if same >= Shown::LONGEST {
+    if same >= LONGEST_QUOTE {
         let (expected, got) = (Shown(&expected[same..]), Shown(&got[same..]));
         said += &format!("; they differ from byte {same} on: {expected} against {got}");
     }

@@ -96,11 +96,10 @@ pub(crate) struct Failures {
 impl Failures {
     /// Failures to `what` ("accept a connection").
     pub(crate) fn new(what: &'static str) -> Self {
-        let (reports, pause) = (RateLimited::new(&format!("failures to {what}")), None);
         Failures {
             what,
-            reports,
-            pause,
+            reports: RateLimited::new(&format!("failures to {what}")),
+            pause: None,
         }
     }
 

@@ -118,11 +118,10 @@ impl Log {
     fn new(sink: Box<dyn Write + Send>, notices: Option<Log>) -> Self {
         let (queue, entries) = mpsc::channel();
         let counts = Arc::<Counts>::default();
-        let output = Output::new(sink);
         let writer = Writer {
             queue: entries,
             counts: Arc::clone(&counts),
-            output,
+            output: Output::new(sink),
             notices,
         };
         let inner = Inner {
@@ -280,11 +279,9 @@ impl Writer {
 
     /// Makes the lines due by `now`, and writes them, after what the batch held.
     fn write_due(&mut self, laters: &mut Vec<Later>, now: Instant) {
-        let (due, later) = std::mem::take(laters)
-            .into_iter()
-            .partition(|(at, _)| *at <= now);
+        let (due, later): (Vec<Later>, _) = laters.drain(..).partition(|(at, _)| *at <= now);
         *laters = later;
-        for line in due.into_iter().map(|(_, make): Later| make()) {
+        for line in due.into_iter().map(|(_, make)| make()) {
             self.output.push(format!("{line}\n").as_bytes());
         }
         self.output.finish();

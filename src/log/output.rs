@@ -83,7 +83,8 @@ impl Output {
             }
         }
         if self.failed {
-            self.unreported.lost += count_lines(&self.chunk);
+            let lines = self.chunk.iter().filter(|&&b| b == b'\n').count();
+            self.unreported.lost += lines as u64;
         }
         self.chunk.clear();
     }
@@ -136,10 +137,6 @@ fn write_fully(sink: &mut impl Write, bytes: &[u8]) -> Result<(), (usize, io::Er
         }
     }
     Ok(())
-}
-
-fn count_lines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 /// Lines a log dropped (its queue was full) or lost (a write failed), not reported yet.
