@@ -40,19 +40,18 @@ impl TcpClient {
     /// [`MAX_NAME`](TcpClient::MAX_NAME), holds a newline (which would switch the server to line
     /// mode), or is the exit word.
     pub fn check_name(name: &[u8]) -> Result<(), String> {
+        let (max, shown) = (Self::MAX_NAME, Shown(name));
         if name.is_empty() {
             Err("a name cannot be empty".to_string())
-        } else if name.len() > Self::MAX_NAME {
+        } else if name.len() > max {
             Err(format!(
-                "a name cannot be longer than {} bytes, or a network may split it and the \
-                 server answer each piece: {}",
-                Self::MAX_NAME,
-                Shown(name)
+                "a name cannot be longer than {max} bytes, or a network may split it and the \
+                 server answer each piece: {shown}"
             ))
         } else if name.contains(&b'\n') {
-            Err(format!("a name cannot hold a newline: {}", Shown(name)))
+            Err(format!("a name cannot hold a newline: {shown}"))
         } else if name == EXIT {
-            Err(format!("{} is the exit word, not a name", Shown(name)))
+            Err(format!("{shown} is the exit word, not a name"))
         } else {
             Ok(())
         }

@@ -131,15 +131,13 @@ impl Framer {
 #[cfg(fuzzing)]
 pub fn fuzz(reads: &[&[u8]]) -> (Vec<(Vec<u8>, &'static [u8])>, Framed, usize) {
     let (mut framer, mut names, mut held) = (Framer::default(), vec![], 0);
-    for read in reads {
-        let take = |name: &[u8], ending| Ok::<_, ()>(names.push((name.to_vec(), ending)));
-        let framed = framer.take(read, take).unwrap_or(Framed::More);
+    let mut take = |name: &[u8], ending| Ok::<_, ()>(names.push((name.to_vec(), ending)));
+    let stopped = reads.iter().find_map(|read| {
+        let framed = framer.take(read, &mut take).unwrap_or(Framed::More);
         held = held.max(framer.partial.capacity());
-        if framed != Framed::More {
-            return (names, framed, held);
-        }
-    }
-    (names, Framed::More, held)
+        (framed != Framed::More).then_some(framed)
+    });
+    (names, stopped.unwrap_or(Framed::More), held)
 }
 
 /// Answers one message, unless it is the exit word.

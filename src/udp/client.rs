@@ -67,17 +67,15 @@ impl UdpClient {
     /// like a greeting (`Hello, …!`), which the server never answers
     /// ([`UdpServer::run`](crate::UdpServer::run) says why).
     pub fn check_name(name: &[u8]) -> Result<(), String> {
-        if name.len() > Self::MAX_NAME {
+        let (max, shown) = (Self::MAX_NAME, Shown(name));
+        if name.len() > max {
             Err(format!(
-                "a name cannot be longer than {} bytes, or its reply would not fit in a \
-                 datagram: {}",
-                Self::MAX_NAME,
-                Shown(name)
+                "a name cannot be longer than {max} bytes, or its reply would not fit in a \
+                 datagram: {shown}"
             ))
         } else if protocol::is_greeting(name) {
             Err(format!(
-                "{} is shaped like a greeting, which the server never answers",
-                Shown(name)
+                "{shown} is shaped like a greeting, which the server never answers"
             ))
         } else {
             Ok(())
