@@ -62,13 +62,10 @@ fn next_name(input: &mut impl BufRead, longest: usize, name: &mut Vec<u8>) -> io
         if Read::take(&mut *input, limit).read_until(b'\n', name)? == 0 {
             return Ok(false);
         }
+        // The line's ending goes: `\n`, and the `\r` of a `\r\n`.
         let ended = name.ends_with(b"\n");
-        if ended {
-            name.pop();
-            if name.ends_with(b"\r") {
-                name.pop();
-            }
-        }
+        let ending = usize::from(ended) + usize::from(name.ends_with(b"\r\n"));
+        name.truncate(name.len() - ending);
         if name.len() > longest || (!ended && name.len() as u64 == limit) {
             let msg = format!(
                 "a line is longer than {longest} bytes, the longest name the server can answer"

@@ -209,11 +209,10 @@ impl Replies {
         }
     }
 
+    /// Writes what is gathered, if anything: `write_all` of nothing writes nothing.
     fn write_out(&mut self, peer: &mut impl Write) -> io::Result<()> {
-        if !self.out.is_empty() {
-            peer.write_all(&self.out)?;
-            self.out.clear();
-        }
+        peer.write_all(&self.out)?;
+        self.out.clear();
         Ok(())
     }
 }

@@ -91,9 +91,8 @@ impl UdpClient {
     /// [`retries`](UdpClient::retries) says otherwise.
     pub fn connect(addr: impl ToSocketAddrs, timeout: Duration) -> io::Result<Self> {
         let peer = resolve(addr)?[0];
-        let socket = ephemeral_socket_for(peer)?;
         Ok(UdpClient {
-            socket,
+            socket: ephemeral_socket_for(peer)?,
             peer,
             timeout,
             retries: Self::DEFAULT_RETRIES,
