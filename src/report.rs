@@ -113,9 +113,8 @@ impl Failures {
         if err.kind() == io::ErrorKind::Interrupted {
             return;
         }
-        let what = self.what;
-        self.reports
-            .report(log, format_args!("failed to {what}: {err}"));
+        let (what, reports) = (self.what, &self.reports);
+        reports.report(log, format_args!("failed to {what}: {err}"));
         let pause = self.pause.unwrap_or(FIRST_PAUSE);
         self.pause = Some((pause * 2).min(LONGEST_PAUSE));
         thread::sleep(pause);

@@ -102,19 +102,16 @@ impl Output {
             return Ok(());
         };
         let newline = |b: &u8| *b == b'\n';
-        let whole = self.chunk[..written]
-            .iter()
-            .rposition(newline)
-            .map_or(0, |i| i + 1);
+        let (out, rest) = self.chunk.split_at(written);
+        let whole = out.iter().rposition(newline).map_or(0, |i| i + 1);
         // Half a line is out: the rest of it goes before anything else.
-        let begun_ends = match self.chunk[written..].iter().position(newline) {
-            Some(i) if written > whole => written + i + 1,
-            None if written > whole => self.chunk.len(),
-            _ => written,
+        let begun = match rest.iter().position(newline) {
+            Some(i) if written > whole => i + 1,
+            None if written > whole => rest.len(),
+            _ => 0,
         };
-        self.carry
-            .extend_from_slice(&self.chunk[written..begun_ends]);
-        self.chunk.drain(..begun_ends);
+        self.carry.extend_from_slice(&rest[..begun]);
+        self.chunk.drain(..written + begun);
         Err(err)
     }
 }

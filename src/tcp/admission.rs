@@ -41,14 +41,6 @@ impl Job {
             Job::Linger(stream, _slot) => close_draining(stream, LINGER_TIME),
         }
     }
-
-    /// The peer of a connection to be served.
-    pub(crate) fn peer(&self) -> Option<SocketAddr> {
-        match self {
-            Job::Serve(connection) => Some(connection.peer),
-            Job::Linger(..) => None,
-        }
-    }
 }
 
 /// A connection let in: the stream, its peer, and its claim on the connection limit.

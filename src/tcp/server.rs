@@ -233,7 +233,10 @@ fn spawn_threads(jobs: Receiver<Job>, settings: &Arc<Settings>) {
     let failures = RateLimited::new("connections that got no thread");
     for job in jobs {
         // A turned-away connection whose thread does not start is closed at once, unreported.
-        let peer = job.peer();
+        let peer = match &job {
+            Job::Serve(admitted) => Some(admitted.peer),
+            Job::Linger(..) => None,
+        };
         let its_settings = Arc::clone(settings);
         let thread = thread::Builder::new().stack_size(CONNECTION_STACK_SIZE);
         let Err(err) = thread.spawn(move || job.run(&its_settings)) else {
