@@ -47,9 +47,8 @@ fn run(args: Args) -> anyhow::Result<()> {
     // connect has checked that the server's first words are the welcome.
     let reading = cli::print_line(&mut out, WELCOME).context("failed to write to stdout")?;
     let mut greet = |name: &[u8]| -> anyhow::Result<bool> {
-        let reply = client
-            .greet(name)
-            .with_context(|| format!("failed to greet {} at {addr}", cli::shown_name(name)))?;
+        let failed = || format!("failed to greet {} at {addr}", cli::shown_name(name));
+        let reply = client.greet(name).with_context(failed)?;
         cli::print_line(&mut out, &reply).context("failed to write to stdout")
     };
     if reading {

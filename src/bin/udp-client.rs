@@ -40,15 +40,12 @@ fn run(args: Args) -> anyhow::Result<()> {
         .retries(args.retries);
     let mut out = io::stdout().lock();
     let greet = |name: &[u8]| -> anyhow::Result<bool> {
+        let failed = || format!("failed to greet {} at {addr}", cli::shown_name(name));
         let reply = match client.greet(name) {
             Ok(reply) => reply,
             // Its message already says it all: "no reply from ADDR after N tries".
             Err(err) if err.kind() == ErrorKind::TimedOut => return Err(err.into()),
-            Err(err) => {
-                return Err(err).with_context(|| {
-                    format!("failed to greet {} at {addr}", cli::shown_name(name))
-                });
-            }
+            Err(err) => return Err(err).with_context(failed),
         };
         cli::print_line(&mut out, &reply).context("failed to write to stdout")
     };
