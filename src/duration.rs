@@ -49,10 +49,8 @@ impl Dur {
 /// A message naming the bad value, for clap to show with its usage line.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
+    let in_number = |c: char| c.is_ascii_digit() || c == '.';
+    let (number, unit) = text.split_at(text.find(|c| !in_number(c)).unwrap_or(text.len()));
     let scale = match unit.trim() {
         "ms" => 0.001,
         "" | "s" => 1.0,

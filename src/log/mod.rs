@@ -124,15 +124,13 @@ impl Log {
             output: Output::new(sink),
             notices,
         };
-        let inner = Inner {
+        let inner = Some(Arc::new(Inner {
             queue,
             counts,
             started: Once::new(),
             unstarted: Mutex::new(Some(writer)),
-        };
-        Log {
-            inner: Some(Arc::new(inner)),
-        }
+        }));
+        Log { inner }
     }
 
     /// Writes one line; `line` carries no newline of its own.

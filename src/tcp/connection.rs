@@ -41,19 +41,18 @@ pub(crate) struct Settings {
 /// whoever reads `closed` in the log may connect again at once and find the slot free.
 pub(crate) fn serve(admitted: Admitted, settings: &Settings) {
     let (mut stream, peer, slot) = (admitted.stream, admitted.peer, admitted.slot);
+    let (log, reports) = (&settings.log, &settings.reports);
     let (caller, first) = match settings.proxy_protocol {
         false => (Caller::Client(peer), Vec::new()),
         true => match read_header(&mut stream, peer) {
             Ok(found) => found,
             // Closed without a word to it, and reported at most once a second.
             Err(why) => {
-                let (refusals, reports) = (&settings.refusals, &settings.reports);
-                let why = format!("closed without a welcome: {why}");
-                return refusals.report(reports, format_args!("{peer}: {why}"));
+                let why = format!("{peer}: closed without a welcome: {why}");
+                return settings.refusals.report(reports, format_args!("{why}"));
             }
         },
     };
-    let (log, reports) = (&settings.log, &settings.reports);
     if let Caller::Client(client) = caller {
         log.line(format_args!("Accept new connection from {client}..."));
     }
