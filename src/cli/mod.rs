@@ -134,13 +134,12 @@ pub fn parse<A: Parser>(program: Program) -> A {
         };
         let names = || matches.get_many::<OsString>("names").into_iter().flatten();
         let texts = names().filter_map(|name| name.to_str());
-        if let Some(msg) = habit::misplaced(program.name, texts, given) {
+        // The first usage error: a name that looks like where the server is, then one the
+        // client refuses.
+        let misplaced = habit::misplaced(program.name, texts, given);
+        let refused = || names().find_map(|name| check(name.as_encoded_bytes()).err());
+        if let Some(msg) = misplaced.or_else(refused) {
             command.error(ErrorKind::InvalidValue, msg).exit();
-        }
-        for name in names() {
-            if let Err(msg) = check(name.as_encoded_bytes()) {
-                command.error(ErrorKind::InvalidValue, msg).exit();
-            }
         }
     }
     A::from_arg_matches(&matches).unwrap_or_else(|err| err.format(&mut command).exit())

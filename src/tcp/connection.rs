@@ -111,15 +111,14 @@ fn handle_connection(stream: TcpStream, first: &[u8], settings: &Settings) -> io
 ///
 /// The line too long, of kind `InvalidData`.
 fn close(stream: TcpStream, end: Framed) -> io::Result<()> {
-    if end == Framed::End {
+    if end != Framed::End {
+        close_draining(stream, LINGER_TIME);
+    }
+    if end != Framed::TooLong {
         return Ok(());
     }
-    close_draining(stream, LINGER_TIME);
     let too_long = format!("line longer than {MAX_LINE} bytes");
-    match end {
-        Framed::TooLong => Err(io::Error::new(ErrorKind::InvalidData, too_long)),
-        _ => Ok(()),
-    }
+    Err(io::Error::new(ErrorKind::InvalidData, too_long))
 }
 
 /// Sets the socket options a connection runs with: no Nagle delay, and the idle timeout on both

@@ -239,10 +239,8 @@ fn spawn_threads(jobs: Receiver<Job>, settings: &Arc<Settings>) {
         };
         let its_settings = Arc::clone(settings);
         let thread = thread::Builder::new().stack_size(CONNECTION_STACK_SIZE);
-        let Err(err) = thread.spawn(move || job.run(&its_settings)) else {
-            continue;
-        };
-        if let Some(peer) = peer {
+        let spawned = thread.spawn(move || job.run(&its_settings));
+        if let (Err(err), Some(peer)) = (spawned, peer) {
             let why = format!("cannot start a thread: {err}");
             failures.report(&settings.reports, format_args!("{peer}: {why}"));
         }
