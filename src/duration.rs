@@ -3,7 +3,6 @@
 //! [`Dur`], read by the binaries' arguments and written by both.
 
 use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 /// A duration that reads and shows itself the way people type it: `250ms`, `1s`, `5m`, `1h`,
@@ -11,7 +10,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dur(pub Duration);
 
-impl FromStr for Dur {
+impl std::str::FromStr for Dur {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, String> {
         parse_duration(text).map(Dur)

@@ -2,7 +2,6 @@
 //! report, the lines held back in that second counted in one line when it is over; and the one
 //! way the accept and receive loops live through a failed call.
 
-use std::fmt;
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
@@ -60,7 +59,7 @@ impl RateLimited {
     }
 
     /// Writes `line` to `log`, or holds it back and counts it, as [`RateLimited`] says.
-    pub(crate) fn report(&self, log: &Log, line: fmt::Arguments<'_>) {
+    pub(crate) fn report(&self, log: &Log, line: std::fmt::Arguments<'_>) {
         let mut window = self.window.lock().unwrap_or_else(PoisonError::into_inner);
         if window.ready() {
             drop(window);

@@ -2,15 +2,11 @@
 //! default to differs by program (a server listens there, a client sends there), and
 //! [`parse`](super::parse) fills that in from the [`Program`](super::Program).
 
-use clap::Args;
-
-use super::HOST;
-
 // The host and port of one program, for `#[command(flatten)]`. (No doc comment: clap would take
 // it for the program's own.)
-#[derive(Args, Debug, Clone)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct Endpoint {
-    #[arg(long, default_value = HOST, value_parser = parse_host)]
+    #[arg(long, default_value = super::HOST, value_parser = parse_host)]
     pub host: String,
     // Its default is the program's; `parse` sets it.
     #[arg(short, long)]

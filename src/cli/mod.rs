@@ -11,12 +11,10 @@ mod habit;
 mod names;
 
 use std::ffi::OsString;
-use std::fmt::Display;
 use std::io::{self, Write};
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
-use clap::parser::ValueSource;
 use clap::{ArgMatches, Parser};
 
 pub use crate::duration::Dur;
@@ -147,14 +145,14 @@ pub fn parse<A: Parser>(program: Program) -> A {
 
 /// The value of the argument `id` if it was typed on the command line, not defaulted.
 fn typed<'a, T: Clone + Send + Sync + 'static>(matches: &'a ArgMatches, id: &str) -> Option<&'a T> {
-    let typed = matches.value_source(id) == Some(ValueSource::CommandLine);
+    let typed = matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
     matches.get_one::<T>(id).filter(|_| typed)
 }
 
 /// Turns what a binary's `run` returned into its exit code: 0, or 1 after one line on stderr,
 /// `PROGRAM: what failed: why` (the error shown with `{:#}`, so an `anyhow` chain stays on one
 /// line and no backtrace is printed, whatever `RUST_BACKTRACE` says).
-pub fn exit_code(program: Program, result: Result<(), impl Display>) -> ExitCode {
+pub fn exit_code(program: Program, result: Result<(), impl std::fmt::Display>) -> ExitCode {
     let Err(err) = result else {
         return ExitCode::SUCCESS;
     };

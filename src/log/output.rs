@@ -12,7 +12,6 @@
 //!   counted, and the count is reported with the dropped ones.
 
 use std::io::{self, ErrorKind, Write};
-use std::thread;
 use std::time::Duration;
 
 /// The most bytes one write may hold and still reach a pipe in one piece: POSIX's `PIPE_BUF`,
@@ -127,7 +126,7 @@ fn write_fully(sink: &mut impl Write, bytes: &[u8]) -> Result<(), (usize, io::Er
             Ok(n) => written += n,
             Err(err) if err.kind() == ErrorKind::Interrupted => {}
             Err(err) if err.kind() == ErrorKind::WouldBlock => {
-                thread::sleep(wait);
+                std::thread::sleep(wait);
                 wait = (wait * 2).min(LONGEST_WAIT);
             }
             Err(err) => return Err((written, err)),

@@ -3,7 +3,6 @@
 //! that answers a client when none is left, the lingering close of a turned-away connection, and
 //! the rate-limited reports of everything it refuses. The accept loop calls it once per accept.
 
-use std::fs::File;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -81,7 +80,7 @@ pub(crate) struct Admission {
     live: Arc<AtomicUsize>,
     lingering: Arc<AtomicUsize>,
     /// One descriptor held in reserve, for a connection that comes when none is left.
-    spare: Option<File>,
+    spare: Option<std::fs::File>,
     /// Whether a turned-away connection is told so. Behind a balancer it is not: nothing may
     /// be sent before the PROXY header has come, which a server full up does not wait for, and
     /// what the connection sent is drained unread (a lingering close still, so no reset).

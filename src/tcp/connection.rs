@@ -4,7 +4,6 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::thread;
 use std::time::Duration;
 
 use super::admission::Admitted;
@@ -193,7 +192,7 @@ impl Replies {
         if !self.delay.is_zero() || self.out.len() + len > REPLY_BATCH {
             self.write_out(peer)?;
         }
-        thread::sleep(self.delay);
+        std::thread::sleep(self.delay);
         if len > REPLY_BATCH {
             for part in [GREETING_PREFIX, name, GREETING_SUFFIX, ending] {
                 peer.write_all(part)?;

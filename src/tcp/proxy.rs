@@ -4,7 +4,6 @@
 //! until it says it has one (`--proxy-protocol`); `header` builds one, for the client.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
-use std::str::FromStr;
 use std::time::Duration;
 
 use super::framer::READ_SIZE;
@@ -155,7 +154,7 @@ fn v1_fields(line: &[u8], peer: SocketAddr) -> Result<Caller, Invalid> {
 }
 
 /// Reads an address of the family `A` (std refuses leading zeros in IPv4, as the spec asks).
-fn ip<A: FromStr + Into<IpAddr>>(text: &str) -> Result<IpAddr, Invalid> {
+fn ip<A: std::str::FromStr + Into<IpAddr>>(text: &str) -> Result<IpAddr, Invalid> {
     let not_one = "an address that is not one of its protocol's family";
     text.parse::<A>().map(Into::into).map_err(|_| not_one)
 }
