@@ -25,10 +25,12 @@ pub(crate) struct Window {
 }
 
 impl Window {
-    /// Returns true, and opens a new second, if a line may go out now.
+    /// Returns true, and opens a new second, if a line may go out now: the last second is
+    /// over, and the count of what it held back is out (a late count goes first).
     pub(crate) fn ready(&mut self) -> bool {
         let now = Instant::now();
-        let ready = self.opened.is_none_or(|opened| now - opened >= INTERVAL);
+        let over = self.opened.is_none_or(|opened| now - opened >= INTERVAL);
+        let ready = over && self.held == 0;
         if ready {
             self.opened = Some(now);
         }
@@ -123,7 +125,7 @@ impl Failures {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::tests::slow;
+    use crate::log::tests::{Stuck, slow};
     use std::sync::mpsc::Receiver;
 
     /// A log that tells each write and when it came.
@@ -178,6 +180,25 @@ mod tests {
         let said: Vec<&str> = lines.iter().map(|(_, line)| line.as_str()).collect();
         let count = "1 more failures (reported at most once a second)";
         assert_eq!(said, ["failure 0", count]);
+    }
+
+    /// A count the log writes late still goes out before the next second's first line: a
+    /// report that comes once the second is over, while its count waits, is counted with it.
+    #[test]
+    fn a_late_count_goes_before_the_next_line() {
+        let stuck = Stuck::new();
+        let log = Log::to_writer(stuck.clone());
+        let limited = RateLimited::new("failures");
+        let started = Instant::now();
+        limited.report(&log, format_args!("failure 0"));
+        limited.report(&log, format_args!("failure 1"));
+        // The writer is stuck on the first line, so the count cannot go out in its second.
+        thread::sleep(INTERVAL.saturating_sub(started.elapsed()) + Duration::from_millis(100));
+        limited.report(&log, format_args!("failure 2"));
+        stuck.unstick();
+        log.flush();
+        let count = "2 more failures (reported at most once a second)";
+        assert_eq!(stuck.text(), format!("failure 0\n{count}\n"));
     }
 
     /// Reports that keep coming make at most one line a second, and after a quiet second the

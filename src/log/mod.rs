@@ -317,25 +317,25 @@ pub(crate) mod tests {
     /// A sink that blocks every write until told to go on, like a pipe nobody reads, and
     /// keeps what it was given.
     #[derive(Clone)]
-    struct Stuck {
+    pub(crate) struct Stuck {
         open: Arc<(Mutex<bool>, Condvar)>,
         written: Arc<Mutex<Vec<u8>>>,
     }
 
     impl Stuck {
-        fn new() -> Self {
+        pub(crate) fn new() -> Self {
             Stuck {
                 open: Arc::new((Mutex::new(false), Condvar::new())),
                 written: Arc::default(),
             }
         }
 
-        fn unstick(&self) {
+        pub(crate) fn unstick(&self) {
             *self.open.0.lock().unwrap() = true;
             self.open.1.notify_all();
         }
 
-        fn text(&self) -> String {
+        pub(crate) fn text(&self) -> String {
             String::from_utf8(self.written.lock().unwrap().clone()).unwrap()
         }
     }
