@@ -67,8 +67,10 @@ pub(super) fn misplaced<'a>(
         let Some((h, p, _)) = place(name) else {
             continue;
         };
-        // nc's `HOST PORT`: the name before a port is the host, if it can be one.
+        // nc's `HOST PORT`: the name before a port is the host, if it can be one and is not
+        // itself a place (`9999 8888` is two ports, not a host named 9999).
         let before = p.and(i.checked_sub(1)).map(|at| names[at]);
+        let before = before.filter(|name| place(name).is_none());
         host = host.or(h).or_else(|| before.and_then(host_name));
         port = port.or(p);
     }
@@ -166,6 +168,9 @@ mod tests {
         let far = written(&["example.com", "80"], none);
         assert_eq!(far, "udp-client --host example.com --port 80");
         assert_eq!(written(&["黄鑫", "8888"], none), "udp-client --port 8888");
+        // Two ports: the first is the one the message is about, and neither is a host.
+        assert_eq!(written(&["9999", "8888"], none), "udp-client --port 9999");
+        assert_eq!(written(&["8888", "9999", "Ada"], none), "udp-client --port 8888");
         assert_eq!(
             misplaced("tcp-client", ["Jaber", "Katy", "Betty", "huangxin"], none),
             None

@@ -166,7 +166,8 @@ impl Admission {
             // for a moment: long enough for a name sent right after connecting to arrive, so
             // that closing does not reset the connection and lose the busy line.
             close_draining(self.tell_busy(stream), SPARE_LINGER);
-            self.report_turned_away(peer, format_args!("out of file descriptors ({err})"));
+            let why = format_args!("out of file descriptors ({err})");
+            self.report_turned_away(canonical(peer), why);
         }
         self.spare = fdlimit::spare();
     }
