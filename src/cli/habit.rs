@@ -170,7 +170,10 @@ mod tests {
         assert_eq!(written(&["黄鑫", "8888"], none), "udp-client --port 8888");
         // Two ports: the first is the one the message is about, and neither is a host.
         assert_eq!(written(&["9999", "8888"], none), "udp-client --port 9999");
-        assert_eq!(written(&["8888", "9999", "Ada"], none), "udp-client --port 8888");
+        assert_eq!(
+            written(&["8888", "9999", "Ada"], none),
+            "udp-client --port 8888"
+        );
         assert_eq!(
             misplaced("tcp-client", ["Jaber", "Katy", "Betty", "huangxin"], none),
             None
