@@ -74,6 +74,7 @@ mod udp;
 pub use tcp::fuzz;
 
 pub use log::Log;
+pub use protocol::ServerId;
 pub use stop::StopHandle;
-pub use tcp::{ProxyHeader, TcpClient, TcpServer};
+pub use tcp::{ConnectError, ProxyHeader, TcpClient, TcpServer};
 pub use udp::{UdpClient, UdpServer};

@@ -45,14 +45,125 @@ pub(crate) fn push_greeting(out: &mut Vec<u8>, name: &[u8], ending: &[u8]) {
     }
 }
 
-/// Returns true if `bytes` look like a reply (`Hello, …!`) rather than a name.
+/// Returns true if `bytes` look like a reply (`Hello, …!`, perhaps after a server's id: `[s1]
+/// Hello, …!`) rather than a name.
 ///
 /// The UDP server does not answer such a datagram: only another greeting server sends one, and
 /// answering it would start a reflection loop between the two.
 pub fn is_greeting(bytes: &[u8]) -> bool {
+    let bytes = split_id(bytes).1;
     bytes.len() >= greeting_len(0)
         && bytes.starts_with(GREETING_PREFIX)
         && bytes.ends_with(GREETING_SUFFIX)
+}
+
+/// The longest server id, in bytes. A server with one says it in brackets before its words, so
+/// they grow by at most this and 3 bytes.
+pub const MAX_ID: usize = 32;
+
+/// A server's name, to tell apart the servers behind a load balancer (`tcp-server --id s1`): 1
+/// to [`MAX_ID`] bytes, none of them a space, a control character or a square bracket. A
+/// server with one says it in brackets before its welcome (TCP) and before each reply (UDP):
+/// `[s1] Welcome!`, `[s1] Hello, Ada!`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerId(String);
+
+impl ServerId {
+    /// Checks `id` and makes it a server id.
+    ///
+    /// # Errors
+    ///
+    /// A message saying why `id` cannot be one.
+    pub fn new(id: &str) -> Result<Self, String> {
+        match is_id(id.as_bytes()) {
+            true => Ok(ServerId(id.to_string())),
+            false => Err(format!(
+                "an id is 1 to {MAX_ID} bytes with no space, control character, [ or ]: {}",
+                Shown(id.as_bytes())
+            )),
+        }
+    }
+
+    /// Returns `words` as a server with this id says them: `[ID] ` before them.
+    pub fn tag(&self, words: &[u8]) -> Vec<u8> {
+        [b"[", self.0.as_bytes(), b"] ", words].concat()
+    }
+}
+
+impl std::str::FromStr for ServerId {
+    type Err = String;
+    fn from_str(id: &str) -> Result<Self, String> {
+        ServerId::new(id)
+    }
+}
+
+impl std::fmt::Display for ServerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whether `id` can be a server id: see [`ServerId`].
+fn is_id(id: &[u8]) -> bool {
+    let allowed = |c: char| !(c.is_whitespace() || c.is_control() || c == '[' || c == ']');
+    let text = std::str::from_utf8(id).is_ok_and(|text| text.chars().all(allowed));
+    (1..=MAX_ID).contains(&id.len()) && text
+}
+
+/// Splits a server's id off the start of `bytes`: `[s1] Hello, Ada!` gives `s1` and `Hello,
+/// Ada!`; bytes that do not begin with one are returned whole.
+///
+/// ```
+/// use greeting::protocol::split_id;
+/// assert_eq!(split_id(b"[s1] Welcome!"), (Some(&b"s1"[..]), &b"Welcome!"[..]));
+/// assert_eq!(split_id(b"Welcome!"), (None, &b"Welcome!"[..]));
+/// ```
+pub fn split_id(bytes: &[u8]) -> (Option<&[u8]>, &[u8]) {
+    let tagged = bytes.strip_prefix(b"[").and_then(|rest| {
+        let end = rest.iter().take(MAX_ID + 1).position(|&b| b == b']')?;
+        Some((&rest[..end], rest[end + 1..].strip_prefix(b" ")?))
+    });
+    match tagged {
+        Some((id, words)) if is_id(id) => (Some(id), words),
+        _ => (None, bytes),
+    }
+}
+
+/// How the bytes that have arrived stand against the words `expected`, which a server with an
+/// id may put after it (`[s1] Welcome!`) where `tagged` allows.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Arriving {
+    /// The start of them: read on.
+    More,
+    /// All of them.
+    Whole,
+    /// Something else.
+    Wrong,
+}
+
+/// How `arrived` stands against `expected`, perhaps after a server's id if `tagged`: see
+/// [`Arriving`]. However the bytes were split, a start of the right words is never `Wrong`.
+pub(crate) fn arriving(arrived: &[u8], expected: &[u8], tagged: bool) -> Arriving {
+    let words = match (tagged, split_id(arrived)) {
+        (true, (Some(_), words)) => words,
+        // An id not whole yet: at most MAX_ID allowed bytes, and perhaps its closing bracket.
+        (true, _) if arrived.starts_with(b"[") => {
+            let id = arrived[1..].strip_suffix(b"]").unwrap_or(&arrived[1..]);
+            let allowed = |b: &u8| !(b.is_ascii_whitespace() || b.is_ascii_control());
+            let open = id.len() <= MAX_ID && id.iter().all(|b| allowed(b) && !b"[]".contains(b));
+            return if open {
+                Arriving::More
+            } else {
+                Arriving::Wrong
+            };
+        }
+        _ => arrived,
+    };
+    match words.len() == expected.len() {
+        _ if !expected.starts_with(words) => Arriving::Wrong,
+        true => Arriving::Whole,
+        false => Arriving::More,
+    }
 }
 
 /// Returns the length of the reply to a name of `name_len` bytes (the name plus 8).
@@ -129,6 +240,100 @@ mod tests {
         assert!(!is_greeting(b"Hello,!"));
         assert!(!is_greeting(b"Ada!"));
         assert!(!is_greeting(b""));
+    }
+
+    #[test]
+    fn a_server_id_is_short_and_plain() {
+        for id in ["s1", "web-2.eu", "服务器1", &"x".repeat(MAX_ID)] {
+            assert_eq!(
+                ServerId::new(id).map(|id| id.to_string()),
+                Ok(id.to_string())
+            );
+        }
+        for id in [
+            "",
+            "a b",
+            "a\tb",
+            "[s1]",
+            "s]",
+            "\u{3000}",
+            &"x".repeat(MAX_ID + 1),
+        ] {
+            assert!(ServerId::new(id).is_err(), "{id:?}");
+        }
+        let id = ServerId::new("s1").unwrap();
+        assert_eq!(id.tag(WELCOME), b"[s1] Welcome!");
+    }
+
+    #[test]
+    fn an_id_is_split_off_only_when_it_is_one() {
+        assert_eq!(
+            split_id(b"[s1] Hello, Ada!"),
+            (Some(&b"s1"[..]), &b"Hello, Ada!"[..])
+        );
+        for bytes in [
+            &b"Hello, Ada!"[..],
+            b"[s1]Hello",
+            b"[] Hello",
+            b"[s 1] x",
+            b"[s1",
+        ] {
+            assert_eq!(split_id(bytes), (None, bytes));
+        }
+        let long = [b"[", &[b'x'; MAX_ID + 1][..], b"] Hello, !"].concat();
+        assert_eq!(split_id(&long), (None, &long[..]));
+    }
+
+    #[test]
+    fn a_greeting_after_an_id_is_a_greeting() {
+        assert!(is_greeting(b"[s1] Hello, Ada!"));
+        assert!(!is_greeting(b"[s1] Ada"));
+        assert!(!is_greeting(b"[s 1] Hello, Ada!x"));
+    }
+
+    #[test]
+    fn words_arriving_are_told_from_wrong_ones() {
+        let check = |arrived: &[u8], tagged| arriving(arrived, WELCOME, tagged);
+        assert_eq!(check(b"Welcome!", false), Arriving::Whole);
+        assert_eq!(check(b"[s1] Welcome!", true), Arriving::Whole);
+        assert_eq!(check(b"[s1] Welcome!", false), Arriving::Wrong);
+        for wrong in [
+            &b"[s1]W"[..],
+            b"[s 1",
+            b"[] ",
+            b"[s1] Hello",
+            b"Welcome!!",
+            b"SSH-2.0",
+        ] {
+            assert_eq!(
+                check(wrong, true),
+                Arriving::Wrong,
+                "{:?}",
+                wrong.escape_ascii()
+            );
+        }
+        let long = [b"[", &[b'x'; MAX_ID + 1][..]].concat();
+        assert_eq!(check(&long, true), Arriving::Wrong);
+    }
+
+    proptest::proptest! {
+        /// Whatever the id and however the words are cut, a start of them is read on, never
+        /// called wrong, and the whole is whole.
+        #[test]
+        fn every_start_of_tagged_words_is_read_on(
+            id in "[^\\s\\[\\]\\p{Cc}]{1,8}",
+            words in proptest::sample::select(vec![WELCOME.to_vec(), greeting(b"Ada")]),
+        ) {
+            proptest::prop_assume!(id.len() <= MAX_ID);
+            let tagged = ServerId::new(&id).expect("a valid id").tag(&words);
+            for (bytes, tag) in [(&tagged, true), (&words, true), (&words, false)] {
+                for cut in 0..bytes.len() {
+                    proptest::prop_assert_eq!(arriving(&bytes[..cut], &words, tag), Arriving::More);
+                }
+                proptest::prop_assert_eq!(arriving(bytes, &words, tag), Arriving::Whole);
+            }
+            proptest::prop_assert!(split_id(&tagged) == (Some(id.as_bytes()), &words[..]));
+        }
     }
 
     #[test]

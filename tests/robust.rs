@@ -691,8 +691,10 @@ fn welcomes_again(addr: SocketAddr) -> io::Result<bool> {
     })
 }
 
-/// tcp-client failures are one stderr line naming the address, exit 1, in bounded time: a
-/// server that hangs up at once, one that never answers, and one that answers wrongly.
+/// tcp-client failures are one stderr line naming the address, in bounded time, and tell "no
+/// connection" (exit 1: a port nobody listens on) from "connected, but" (exit 3: a listener that
+/// hangs up at once, says nothing, hangs up or goes silent after the welcome, or is some other
+/// service, such as SSH).
 #[test]
 fn tcp_client_failures_are_one_line_each() -> TestResult {
     /// What the fake server does after its opening words.
@@ -702,26 +704,32 @@ fn tcp_client_failures_are_one_line_each() -> TestResult {
         ReadAndClose,
         StaySilent,
     }
+    // Once connected, every failure says so, and exits with 3.
     let cases: &[(&[u8], Then, &str)] = &[
         (
             b"",
             Then::Close,
-            "failed to connect to 127.0.0.1:PORT: closed the connection",
+            "connected to 127.0.0.1:PORT, but no welcome: closed the connection",
+        ),
+        (
+            b"",
+            Then::StaySilent,
+            "connected to 127.0.0.1:PORT, but no welcome: no answer within 300ms",
         ),
         (
             b"Welcome!",
             Then::ReadAndClose,
-            "failed to greet 'Jaber' at 127.0.0.1:PORT: closed the connection",
+            "connected to 127.0.0.1:PORT, but failed to greet 'Jaber': closed the connection",
         ),
         (
             b"Welcome!",
             Then::StaySilent,
-            "failed to greet 'Jaber' at 127.0.0.1:PORT: no answer within 300ms",
+            "connected to 127.0.0.1:PORT, but failed to greet 'Jaber': no answer within 300ms",
         ),
         (
-            b"Hi!",
+            b"SSH-2.0-OpenSSH_9.2\r\n",
             Then::StaySilent,
-            r#"failed to connect to 127.0.0.1:PORT: expected "Welcome!" but got "Hi!""#,
+            r#"connected to 127.0.0.1:PORT, but no welcome: expected "Welcome!" but got "SSH-2.0-OpenSSH_9.2\r\n""#,
         ),
     ];
     for (opening, then, expected) in cases {
@@ -746,8 +754,16 @@ fn tcp_client_failures_are_one_line_each() -> TestResult {
             "tcp-client: {}\n",
             expected.replace("PORT", &port.to_string())
         );
-        assert_eq!((out.code, out.stderr), (Some(1), expected));
+        assert_eq!((out.code, out.stderr), (Some(3), expected));
     }
+    // No connection at all: a port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let out = run_client(client("tcp-client", closed, &["--timeout", "300ms"]), b"")?;
+    let refused = format!("tcp-client: failed to connect to 127.0.0.1:{closed}: ");
+    assert!(out.stderr.starts_with(&refused), "{}", out.stderr);
+    assert_eq!((out.code, out.stderr.lines().count()), (Some(1), 1));
     Ok(())
 }
 

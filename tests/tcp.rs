@@ -7,7 +7,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use greeting::{ProxyHeader, TcpClient, TcpServer};
+use greeting::{ConnectError, ProxyHeader, TcpClient, TcpServer};
 
 /// A client that speaks like the original (bare names, then `exit`) gets the original's replies,
 /// and `exit` makes the server close the connection.
@@ -378,9 +378,52 @@ fn the_client_times_out_on_a_silent_server() -> TestResult {
         let started = Instant::now();
         let err =
             TcpClient::connect(listener.local_addr()?, Duration::from_millis(200)).unwrap_err();
+        let ConnectError::Welcome(err) = err else {
+            panic!("connected, yet {err:?}");
+        };
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert_eq!(err.to_string(), "no answer within 200ms");
         assert!(started.elapsed() < TIMEOUT);
+        Ok(())
+    })
+}
+
+/// No connection and a connection without a welcome are two findings: a port nobody listens on
+/// is the first; a listener that closes at once, or says something else, the second.
+#[test]
+fn no_connection_and_no_welcome_are_told_apart() -> TestResult {
+    each_ip(|ip| {
+        let closed = TcpListener::bind((ip, 0))?.local_addr()?;
+        let refused = TcpClient::connect(closed, Duration::from_millis(500)).unwrap_err();
+        assert!(matches!(refused, ConnectError::Connect(_)), "{refused:?}");
+        for (says, kind, why) in [
+            (
+                &b""[..],
+                io::ErrorKind::UnexpectedEof,
+                "closed the connection".to_string(),
+            ),
+            (
+                b"SSH-2.0-OpenSSH_9.2\r\n",
+                io::ErrorKind::InvalidData,
+                r#"expected "Welcome!" but got "SSH-2.0-OpenSSH_9.2\r\n""#.to_string(),
+            ),
+        ] {
+            let listener = TcpListener::bind((ip, 0))?;
+            let addr = listener.local_addr()?;
+            let speaker = std::thread::spawn(move || -> io::Result<()> {
+                let (mut stream, _) = listener.accept()?;
+                stream.write_all(says)?;
+                stream.shutdown(Shutdown::Write)
+            });
+            let err = TcpClient::connect(addr, TIMEOUT).unwrap_err();
+            speaker
+                .join()
+                .expect("the listener's thread should not panic")?;
+            let ConnectError::Welcome(err) = err else {
+                panic!("connected, yet {err:?}");
+            };
+            assert_eq!((err.kind(), err.to_string()), (kind, why));
+        }
         Ok(())
     })
 }

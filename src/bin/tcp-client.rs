@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use greeting::cli::{self, Dur, Endpoint, Program};
-use greeting::protocol::{EXIT, WELCOME};
-use greeting::{ProxyHeader, TcpClient};
+use greeting::cli::{self, Connected, Dur, Endpoint, Program};
+use greeting::protocol::EXIT;
+use greeting::{ConnectError, ProxyHeader, TcpClient};
 
 /// Greets names over TCP, like the tutorial's SocketTcpClient.py.
 #[derive(Parser)]
@@ -42,12 +42,21 @@ fn run(args: Args) -> anyhow::Result<()> {
         None => TcpClient::connect(to, timeout),
         Some(version) => TcpClient::connect_with_proxy_header(to, timeout, version),
     };
-    let mut client = connected.with_context(|| format!("failed to connect to {addr}"))?;
+    // Once connected, every failure says so, and exits with its own code.
+    let but = |what: String| Connected(format!("connected to {addr}, but {what}"));
+    let mut client = match connected {
+        Ok(client) => client,
+        Err(ConnectError::Connect(err)) => {
+            return Err(err).with_context(|| format!("failed to connect to {addr}"));
+        }
+        Err(ConnectError::Welcome(err)) => return Err(err).context(but("no welcome".into())),
+    };
     let mut out = io::stdout().lock();
-    // connect has checked that the server's first words are the welcome.
-    let reading = cli::print_line(&mut out, WELCOME).context("failed to write to stdout")?;
+    // connect has checked that the server's first words are the welcome, after its id if any.
+    let welcome = cli::print_line(&mut out, client.welcome());
+    let reading = welcome.context("failed to write to stdout")?;
     let mut greet = |name: &[u8]| -> anyhow::Result<bool> {
-        let failed = || format!("failed to greet {} at {addr}", cli::shown_name(name));
+        let failed = || but(format!("failed to greet {}", cli::shown_name(name)));
         let reply = client.greet(name).with_context(failed)?;
         cli::print_line(&mut out, &reply).context("failed to write to stdout")
     };
@@ -57,5 +66,5 @@ fn run(args: Args) -> anyhow::Result<()> {
             if name == EXIT { Ok(false) } else { greet(name) }
         })?;
     }
-    client.exit().context("failed to say exit")
+    client.exit().context(but("failed to say exit".into()))
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use greeting::cli::{self, Dur, Endpoint, Program};
-use greeting::{Log, TcpServer};
+use greeting::{Log, ServerId, TcpServer};
 
 /// Serves the greeting protocol over TCP, like the tutorial's SocketTcpServer.py.
 #[derive(Parser)]
@@ -29,6 +29,10 @@ struct Args {
     /// log its client; only the balancer may reach this port
     #[arg(long)]
     proxy_protocol: bool,
+    /// A name to say before the welcome (as [s1] Welcome!), so that clients behind a load balancer can
+    /// tell which server answered: 1 to 32 bytes, no spaces or brackets
+    #[arg(long, value_name = "NAME")]
+    id: Option<ServerId>,
     /// Leave out the per-connection lines
     #[arg(short, long)]
     quiet: bool,
@@ -45,6 +49,9 @@ fn run(args: Args) -> anyhow::Result<()> {
         .idle_timeout(args.idle_timeout.as_limit())
         .max_connections(args.max_connections)
         .proxy_protocol(args.proxy_protocol);
+    if let Some(id) = &args.id {
+        server = server.id(id);
+    }
     // Before any thread starts and before clients are told the server is there.
     server.reserve_descriptors()?;
     let bound = server.local_addr();

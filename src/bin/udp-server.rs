@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use greeting::cli::{self, Endpoint, Program};
-use greeting::{Log, UdpServer};
+use greeting::{Log, ServerId, UdpServer};
 
 /// Serves the greeting protocol over UDP, like the tutorial's SocketUdpServer.py.
 #[derive(Parser)]
@@ -14,6 +14,10 @@ use greeting::{Log, UdpServer};
 struct Args {
     #[command(flatten)]
     at: Endpoint,
+    /// A name to say before the each reply (as [s1] Hello, NAME!), so that clients behind a load balancer can
+    /// tell which server answered: 1 to 32 bytes, no spaces or brackets
+    #[arg(long, value_name = "NAME")]
+    id: Option<ServerId>,
     /// Leave out the per-datagram lines
     #[arg(short, long)]
     quiet: bool,
@@ -24,8 +28,11 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    let server = UdpServer::bind(args.at.addr())
+    let mut server = UdpServer::bind(args.at.addr())
         .with_context(|| format!("failed to bind {}", args.at.shown()))?;
+    if let Some(id) = &args.id {
+        server = server.id(id);
+    }
     let bound = server.local_addr();
     let bound = bound.context("failed to read the bound address")?;
     Log::stderr().line(format_args!("listening on {bound}"));

@@ -104,8 +104,12 @@ impl Program {
                  refused, as `{name} 127.0.0.1 {port}` is nc's way to name a server: give both\n\
                  --host and --port to greet such a name.\n\n\
                  Exit codes: 0 every name greeted, 1 a failure (one line on stderr), 2 a usage \
-                 error.",
-                blank = ""
+                 error{connected}.",
+                blank = "",
+                connected = match name {
+                    "tcp-client" => ", 3 connected, but the server did not greet as it should",
+                    _ => "",
+                }
             ),
         }
     }
@@ -149,10 +153,26 @@ fn typed<'a, T: Clone + Send + Sync + 'static>(matches: &'a ArgMatches, id: &str
     matches.get_one::<T>(id).filter(|_| typed)
 }
 
-/// Turns what a binary's `run` returned into its exit code: 0, or 1 after one line on stderr,
+/// What a client that reached its server failed at, as the context of the error: it exits
+/// with [`CONNECTED_BUT`], not 1, so that a script tells "no connection" from "not a greeting
+/// server, or one that failed".
+#[derive(Debug)]
+pub struct Connected(pub String);
+
+impl std::fmt::Display for Connected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The exit code of a client that connected, but whose server did not greet as it should.
+pub const CONNECTED_BUT: u8 = 3;
+
+/// Turns what a binary's `run` returned into its exit code: 0, or after one line on stderr,
 /// `PROGRAM: what failed: why` (the error shown with `{:#}`, so an `anyhow` chain stays on one
-/// line and no backtrace is printed, whatever `RUST_BACKTRACE` says).
-pub fn exit_code(program: Program, result: Result<(), impl std::fmt::Display>) -> ExitCode {
+/// line and no backtrace is printed, whatever `RUST_BACKTRACE` says), 1, or [`CONNECTED_BUT`]
+/// for a failure in the context of [`Connected`].
+pub fn exit_code(program: Program, result: anyhow::Result<()>) -> ExitCode {
     let Err(err) = result else {
         return ExitCode::SUCCESS;
     };
@@ -160,7 +180,10 @@ pub fn exit_code(program: Program, result: Result<(), impl std::fmt::Display>) -
     stderr.line(format_args!("{}: {err:#}", program.name));
     // The process ends next: the line must be out first.
     stderr.flush();
-    ExitCode::FAILURE
+    match err.downcast_ref::<Connected>() {
+        Some(_) => ExitCode::from(CONNECTED_BUT),
+        None => ExitCode::FAILURE,
+    }
 }
 
 /// Writes `bytes` and a newline to `out` in one call and flushes it; returns false when the

@@ -210,6 +210,7 @@ mod tests {
             delay: Duration::ZERO,
             idle_timeout: None,
             proxy_protocol,
+            welcome: crate::protocol::WELCOME.to_vec(),
             log: Log::quiet(),
             reports: Log::to_writer(Tap(tx)),
             refusals: RateLimited::new("connections closed without a welcome"),

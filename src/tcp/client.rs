@@ -2,6 +2,7 @@
 //! and checks the welcome, sends each name bare as the original does, and reads until the whole
 //! greeting has come, however the network split it, failing with one clear error otherwise.
 
+use std::fmt;
 use std::io::{self, ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use super::proxy::{self, ProxyHeader};
 use crate::addr::first_that_works;
 use crate::duration::Dur;
-use crate::protocol::{self, EXIT, Shown, WELCOME};
+use crate::protocol::{self, Arriving, EXIT, Shown, WELCOME, split_id};
 use crate::socket::{Deadline, timed_out};
 
 /// A client of the TCP greeting server that sends names bare, as the original client does.
@@ -19,6 +20,40 @@ pub struct TcpClient {
     peer: SocketAddr,
     timeout: Duration,
     buf: Vec<u8>,
+    /// The welcome as the server said it: `Welcome!`, or `[ID] Welcome!` from one with an id.
+    welcome: Vec<u8>,
+}
+
+/// Why [`TcpClient::connect`] failed: no connection was made, or one was, and its server did not
+/// welcome the client as a greeting server does. Port checks and balancer tests tell the two
+/// apart; `?` turns either into its `io::Error`.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// No connection: refused, unreachable, no answer to the connect, or no address to try.
+    Connect(io::Error),
+    /// Connected, but no welcome came within the timeout, a wrong one, or the server closed
+    /// first.
+    Welcome(io::Error),
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::Connect(err) => write!(f, "{err}"),
+            ConnectError::Welcome(err) => write!(f, "connected, but no welcome: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+impl From<ConnectError> for io::Error {
+    fn from(err: ConnectError) -> Self {
+        match err {
+            ConnectError::Connect(err) => err,
+            ConnectError::Welcome(ref inner) => io::Error::new(inner.kind(), err.to_string()),
+        }
+    }
 }
 
 impl TcpClient {
@@ -57,16 +92,18 @@ impl TcpClient {
         }
     }
 
-    /// Connects to `addr` and reads the welcome, checking that it is `Welcome!`.
+    /// Connects to `addr` and reads the welcome, checking that it is `Welcome!`, after the
+    /// server's id if it has one (`[s1] Welcome!`).
     ///
     /// `timeout` bounds the connect (per address `addr` resolves to, IPv4 first) and each reply
     /// from then on.
     ///
     /// # Errors
     ///
-    /// The last connect failure, a timeout, or `InvalidData` if the server's first words are not
-    /// `Welcome!`.
-    pub fn connect(addr: impl ToSocketAddrs, timeout: Duration) -> io::Result<Self> {
+    /// [`ConnectError::Connect`] with the last connect failure; [`ConnectError::Welcome`] when
+    /// the server, once connected, says nothing within the timeout (`TimedOut`), closes first
+    /// (`UnexpectedEof`), or says something else first (`InvalidData`).
+    pub fn connect(addr: impl ToSocketAddrs, timeout: Duration) -> Result<Self, ConnectError> {
         Self::open(addr, timeout, None)
     }
 
@@ -83,7 +120,7 @@ impl TcpClient {
         addr: impl ToSocketAddrs,
         timeout: Duration,
         version: ProxyHeader,
-    ) -> io::Result<Self> {
+    ) -> Result<Self, ConnectError> {
         Self::open(addr, timeout, Some(version))
     }
 
@@ -91,24 +128,45 @@ impl TcpClient {
         addr: impl ToSocketAddrs,
         timeout: Duration,
         header: Option<ProxyHeader>,
-    ) -> io::Result<Self> {
-        let (mut stream, peer) = first_that_works(addr, |peer| {
+    ) -> Result<Self, ConnectError> {
+        let (stream, peer) = first_that_works(addr, |peer| {
             Ok((TcpStream::connect_timeout(&peer, timeout)?, peer))
-        })?;
-        stream.set_nodelay(true)?;
-        stream.set_write_timeout(Some(timeout))?;
-        if let Some(version) = header {
-            let header = proxy::header(version, stream.local_addr()?, peer);
-            stream.write_all(&header)?;
-        }
+        })
+        .map_err(ConnectError::Connect)?;
+        let (buf, welcome) = (Vec::new(), Vec::new());
         let mut client = TcpClient {
             stream,
             peer,
             timeout,
-            buf: Vec::new(),
+            buf,
+            welcome,
         };
-        client.read_reply(WELCOME)?;
+        client.welcomed(header).map_err(ConnectError::Welcome)?;
         Ok(client)
+    }
+
+    /// Sends the PROXY `header` if there is one, and reads the welcome.
+    fn welcomed(&mut self, header: Option<ProxyHeader>) -> io::Result<()> {
+        self.stream.set_nodelay(true)?;
+        self.stream.set_write_timeout(Some(self.timeout))?;
+        if let Some(version) = header {
+            let header = proxy::header(version, self.stream.local_addr()?, self.peer);
+            self.stream.write_all(&header)?;
+        }
+        self.welcome = self.read_reply(WELCOME, true)?;
+        Ok(())
+    }
+
+    /// Returns the welcome as the server said it: `Welcome!`, or `[ID] Welcome!` from a server
+    /// with an id.
+    pub fn welcome(&self) -> &[u8] {
+        &self.welcome
+    }
+
+    /// Returns the id the server said before its welcome, if it has one: which server a load
+    /// balancer chose.
+    pub fn server_id(&self) -> Option<&[u8]> {
+        split_id(&self.welcome).0
     }
 
     /// Returns the server's address.
@@ -131,7 +189,7 @@ impl TcpClient {
     pub fn greet(&mut self, name: &[u8]) -> io::Result<Vec<u8>> {
         Self::check_name(name).map_err(|msg| io::Error::new(ErrorKind::InvalidInput, msg))?;
         self.stream.write_all(name).map_err(|err| self.timed(err))?;
-        self.read_reply(&protocol::greeting(name))
+        self.read_reply(&protocol::greeting(name), false)
     }
 
     /// Sends the exit word and closes the connection.
@@ -139,14 +197,17 @@ impl TcpClient {
         self.stream.write_all(EXIT).map_err(|err| self.timed(err))
     }
 
-    /// Reads until `expected` has arrived whole, failing as soon as the bytes differ from it.
+    /// Reads until `expected` has arrived whole, after a server's id if `tagged`, failing as
+    /// soon as the bytes differ from it.
     ///
     /// Each reply gets the whole timeout, however the one before it was split.
-    fn read_reply(&mut self, expected: &[u8]) -> io::Result<Vec<u8>> {
+    fn read_reply(&mut self, expected: &[u8], tagged: bool) -> io::Result<Vec<u8>> {
         let deadline = Deadline::after(self.timeout);
         self.buf.clear();
-        // Room for one byte more than expected, so a longer reply shows up as a mismatch.
-        self.buf.resize(expected.len() + 1, 0);
+        // Room for one byte more than expected (and an id), so a longer reply shows up as a
+        // mismatch.
+        let id = if tagged { protocol::MAX_ID + 3 } else { 0 };
+        self.buf.resize(expected.len() + id + 1, 0);
         let mut got = 0;
         loop {
             let read = deadline.read_from(&self.stream, &mut self.buf[got..]);
@@ -160,11 +221,10 @@ impl TcpClient {
                 };
                 return Err(io::Error::new(ErrorKind::UnexpectedEof, what));
             }
-            if !expected.starts_with(arrived) {
-                return Err(self.unexpected(expected, got));
-            }
-            if got == expected.len() {
-                return Ok(arrived.to_vec());
+            match protocol::arriving(arrived, expected, tagged) {
+                Arriving::More => {}
+                Arriving::Whole => return Ok(arrived.to_vec()),
+                Arriving::Wrong => return Err(self.unexpected(expected, got)),
             }
         }
     }

@@ -12,7 +12,7 @@ use super::linger::{LINGER_TIME, close_draining};
 use super::proxy::{Caller, read_header};
 use crate::duration::Dur;
 use crate::log::Log;
-use crate::protocol::{self, GREETING_PREFIX, GREETING_SUFFIX, LINE_TOO_LONG, WELCOME};
+use crate::protocol::{self, GREETING_PREFIX, GREETING_SUFFIX, LINE_TOO_LONG};
 use crate::report::RateLimited;
 use crate::socket::{is_hang_up, timed_out};
 
@@ -27,6 +27,8 @@ pub(crate) struct Settings {
     pub(crate) idle_timeout: Option<Duration>,
     /// Whether every connection begins with a PROXY header from a load balancer.
     pub(crate) proxy_protocol: bool,
+    /// What a connection is told first: `Welcome!`, after the server's id if it has one.
+    pub(crate) welcome: Vec<u8>,
     pub(crate) log: Log,
     pub(crate) reports: Log,
     pub(crate) refusals: RateLimited,
@@ -85,7 +87,7 @@ fn handle_connection(stream: TcpStream, first: &[u8], settings: &Settings) -> io
     let limit = Dur(settings.idle_timeout.unwrap_or_default());
     let idle = |err| timed_out(err, || format!("idle for {limit}, closed"));
     configure(&stream, settings.idle_timeout)?;
-    (&stream).write_all(WELCOME).map_err(idle)?; // sock.send(b'Welcome!')
+    (&stream).write_all(&settings.welcome).map_err(idle)?; // sock.send(b'Welcome!')
     let mut input = first.chain(&stream);
     let (mut framer, mut replies) = (Framer::default(), Replies::new(settings.delay));
     let mut buf = [0; READ_SIZE];

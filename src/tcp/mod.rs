@@ -28,6 +28,6 @@ pub mod fuzz {
     pub use super::proxy::fuzz as proxy;
 }
 
-pub use client::TcpClient;
+pub use client::{ConnectError, TcpClient};
 pub use proxy::ProxyHeader;
 pub use server::TcpServer;

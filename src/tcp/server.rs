@@ -14,6 +14,7 @@ use super::connection::Settings;
 use super::fdlimit::Budget;
 use crate::addr::first_that_works;
 use crate::log::Log;
+use crate::protocol::{ServerId, WELCOME};
 use crate::report::RateLimited;
 use crate::stop::{Poke, StopHandle};
 
@@ -56,6 +57,7 @@ impl TcpServer {
                 delay: Duration::ZERO,
                 idle_timeout: Some(Self::DEFAULT_IDLE_TIMEOUT),
                 proxy_protocol: false,
+                welcome: WELCOME.to_vec(),
                 log: Log::quiet(),
                 reports: Log::stderr(),
                 refusals: RateLimited::new("connections closed without a welcome"),
@@ -88,6 +90,15 @@ impl TcpServer {
     #[must_use]
     pub fn proxy_protocol(mut self, proxy_protocol: bool) -> Self {
         self.settings.proxy_protocol = proxy_protocol;
+        self
+    }
+
+    /// Gives the server an id, which it says before its welcome (`[s1] Welcome!`), so that a
+    /// client behind a load balancer can tell which server it reached. Without one the welcome
+    /// is the original's.
+    #[must_use]
+    pub fn id(mut self, id: &ServerId) -> Self {
+        self.settings.welcome = id.tag(WELCOME);
         self
     }
 

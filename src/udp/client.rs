@@ -113,7 +113,8 @@ impl UdpClient {
         self.peer
     }
 
-    /// Sends `name` and returns its reply, `Hello, NAME!`.
+    /// Sends `name` and returns its reply, `Hello, NAME!`, after the server's id if it has one
+    /// (`[s1] Hello, NAME!`: [`protocol::split_id`] splits it off).
     ///
     /// Any other datagram (a late reply to an earlier name, a duplicate, a stray, anything from
     /// another port) is discarded. When no reply comes within the timeout the name is sent
@@ -132,9 +133,9 @@ impl UdpClient {
         let tries = self.retries.saturating_add(1);
         let mut seen = Seen::default();
         for _ in 0..tries {
-            if self.try_once(name, &expected, &mut seen)? {
-                self.previous.clone_from(&expected);
-                return Ok(expected);
+            if let Some(reply) = self.try_once(name, &expected, &mut seen)? {
+                self.previous.clone_from(&reply);
+                return Ok(reply);
             }
         }
         if let Some(got) = seen.wrong {
@@ -147,8 +148,13 @@ impl UdpClient {
         Err(io::Error::new(ErrorKind::TimedOut, msg))
     }
 
-    /// Sends `name` once and waits one timeout for `expected`; returns whether it came.
-    fn try_once(&mut self, name: &[u8], expected: &[u8], seen: &mut Seen) -> io::Result<bool> {
+    /// Sends `name` once and waits one timeout for `expected`; returns the reply if it came.
+    fn try_once(
+        &mut self,
+        name: &[u8],
+        expected: &[u8],
+        seen: &mut Seen,
+    ) -> io::Result<Option<Vec<u8>>> {
         let deadline = Deadline::after(self.timeout.max(Self::SHORTEST_TRY));
         if let Err(err) = self.socket.send_to(name, self.peer) {
             seen.unless_unreachable(err)?; // s.sendto(data, addr)
@@ -161,13 +167,14 @@ impl UdpClient {
             });
             match received {
                 Ok((n, from)) => {
-                    match judge(&self.buf[..n], from, self.peer, expected, &self.previous) {
-                        Arrival::Reply => return Ok(true),
-                        Arrival::Wrong => seen.wrong = Some(self.buf[..n].to_vec()),
+                    let datagram = &self.buf[..n];
+                    match judge(datagram, from, self.peer, expected, &self.previous) {
+                        Arrival::Reply => return Ok(Some(datagram.to_vec())),
+                        Arrival::Wrong => seen.wrong = Some(datagram.to_vec()),
                         Arrival::Stray => {}
                     }
                 }
-                Err(err) if err.kind() == ErrorKind::TimedOut => return Ok(false),
+                Err(err) if err.kind() == ErrorKind::TimedOut => return Ok(None),
                 Err(err) => seen.unless_unreachable(err)?,
             }
         }
@@ -197,8 +204,8 @@ enum Arrival {
 }
 
 /// Judges a datagram from `from`: the server at `peer` may answer from any of its addresses
-/// (see [`UdpClient`]), but only from its own port; a late copy of the `previous` reply is
-/// not news.
+/// (see [`UdpClient`]), but only from its own port, and may say its id first; a late copy of
+/// the `previous` reply is not news.
 fn judge(
     datagram: &[u8],
     from: SocketAddr,
@@ -206,9 +213,10 @@ fn judge(
     expected: &[u8],
     previous: &[u8],
 ) -> Arrival {
-    if from.port() != peer.port() || (datagram == previous && datagram != expected) {
+    let reply = protocol::split_id(datagram).1;
+    if from.port() != peer.port() || (datagram == previous && reply != expected) {
         Arrival::Stray
-    } else if datagram == expected {
+    } else if reply == expected {
         Arrival::Reply
     } else {
         Arrival::Wrong
@@ -235,6 +243,9 @@ mod tests {
         assert_eq!(judged(b"Hello, Ad", peer), Arrival::Wrong);
         assert_eq!(judged(b"Hello, Bob!", other_ip), Arrival::Wrong);
         assert_eq!(judged(b"junk", other_port), Arrival::Stray);
+        // A server with an id says it first.
+        assert_eq!(judged(b"[s1] Hello, Ada!", peer), Arrival::Reply);
+        assert_eq!(judged(b"[s1] Hello, Bob!", peer), Arrival::Wrong);
     }
 
     #[test]

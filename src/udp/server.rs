@@ -8,7 +8,7 @@ use super::RECV_BUFFER;
 use super::drops::Drops;
 use crate::addr::{canonical, first_that_works};
 use crate::log::Log;
-use crate::protocol;
+use crate::protocol::{self, ServerId};
 use crate::stop::{Poke, StopHandle};
 
 /// A UDP greeting server: a bound socket, ready to [`run`](UdpServer::run).
@@ -18,6 +18,8 @@ pub struct UdpServer {
     stop: StopHandle,
     log: Log,
     reports: Log,
+    /// What goes before each reply: the server's id, `[s1] `, if it has one.
+    id: Vec<u8>,
 }
 
 impl UdpServer {
@@ -33,7 +35,17 @@ impl UdpServer {
             stop,
             log: Log::quiet(),
             reports: Log::stderr(),
+            id: Vec::new(),
         })
+    }
+
+    /// Gives the server an id, which it says before each reply (`[s1] Hello, Ada!`), so that a
+    /// client behind a load balancer can tell which server answered. Without one each reply is
+    /// the original's; with one, 3 bytes and the id's longer.
+    #[must_use]
+    pub fn id(mut self, id: &ServerId) -> Self {
+        self.id = id.tag(b"");
+        self
     }
 
     /// Sets where the per-datagram lines (`Received from …`) go.
@@ -61,8 +73,9 @@ impl UdpServer {
         self.stop.clone()
     }
 
-    /// Answers datagrams until stopped, each with `Hello, ` + datagram + `!` to its sender: the
-    /// original's `while True: recvfrom` loop, as receive, decide, send.
+    /// Answers datagrams until stopped, each with `Hello, ` + datagram + `!` (after the server's
+    /// id, if it has one) to its sender: the original's `while True: recvfrom` loop, as receive,
+    /// decide, send.
     ///
     /// Three kinds of datagram get no answer, each reported at most once a second: two that
     /// the server refuses, one from a port below 1024 and one that is itself a greeting (which
@@ -70,7 +83,7 @@ impl UdpServer {
     /// stop at once); and one whose reply fails to send, as one too large for a datagram does.
     /// Socket errors never end the loop.
     pub fn run(self) -> io::Result<()> {
-        let mut buf = vec![0; RECV_BUFFER];
+        let (mut buf, mut reply) = (vec![0; RECV_BUFFER], Vec::new());
         let mut drops = Drops::new(self.reports.clone());
         loop {
             // data, addr = s.recvfrom(1024), here any datagram whole: a cut name is a wrong answer.
@@ -83,7 +96,8 @@ impl UdpServer {
             };
             // s.sendto(b'Hello, %s!' % data, addr), before print('Received from %s:%s.' % addr):
             // the client need not wait while the line is formatted.
-            let reply = protocol::greeting(name);
+            reply.clone_from(&self.id);
+            protocol::push_greeting(&mut reply, name, b"");
             if let Err(err) = self.socket.send_to(&reply, peer) {
                 drops.unsent(peer, reply.len(), &err);
             }
