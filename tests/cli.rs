@@ -49,6 +49,70 @@ fn udp_pair_prints_the_tutorial_transcripts() -> TestResult {
     Ok(())
 }
 
+/// With `--id`, each server says its name in brackets before its welcome (TCP) and before
+/// each reply (UDP), and the clients print it: which server answered. The rest is the
+/// tutorial's transcript, and the servers' own lines are unchanged.
+#[test]
+fn servers_with_an_id_say_it_and_the_clients_print_it() -> TestResult {
+    let tcp = start_server("tcp-server", &["--id", "s1"])?;
+    tcp.stdout_line()?;
+    let out = run_client(client("tcp-client", tcp.addr.port(), &[]), b"")?;
+    let transcript = TCP_CLIENT_TRANSCRIPT.replacen("Welcome!", "[s1] Welcome!", 1);
+    assert_client_transcript(&out, &transcript);
+    assert_tcp_server_transcript(&tcp)?;
+    let udp = start_server("udp-server", &["--id", "服务器1"])?;
+    let out = run_client(client("udp-client", udp.addr.port(), &[]), b"")?;
+    let replies = UDP_CLIENT_TRANSCRIPT.replace("Hello", "[服务器1] Hello");
+    assert_client_transcript(&out, &replies);
+    Ok(())
+}
+
+/// The tutorial's own clients, as Python 3 runs them, print what such servers say: the id and
+/// all.
+#[test]
+#[ignore = "needs python3: .ci/run runs cargo test -- --ignored"]
+fn the_tutorials_clients_print_a_servers_id() -> TestResult {
+    let tcp = start_server("tcp-server", &["--id", "s1"])?;
+    let udp = start_server("udp-server", &["--id", "u2"])?;
+    let tcp_client = format!(
+        "import socket\n\
+         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n\
+         s.connect(('127.0.0.1', {}))\n\
+         print(s.recv(1024).decode('utf-8'))\n\
+         for data in [b'Jaber', b'Katy', b'Betty', b'huangxin']:\n    \
+             s.send(data)\n    \
+             print(s.recv(1024).decode('utf-8'))\n\
+         s.send(b'exit')\n\
+         s.close()\n",
+        tcp.addr.port()
+    );
+    let udp_client = format!(
+        "import socket\n\
+         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         for data in [b'Michael', b'Tracy', b'Sarah']:\n    \
+             s.sendto(data, ('127.0.0.1', {}))\n    \
+             print(s.recv(1024).decode('utf-8'))\n\
+         s.close()\n",
+        udp.addr.port()
+    );
+    for (script, expected) in [
+        (
+            tcp_client,
+            TCP_CLIENT_TRANSCRIPT.replacen("Welcome!", "[s1] Welcome!", 1),
+        ),
+        (
+            udp_client,
+            UDP_CLIENT_TRANSCRIPT.replace("Hello", "[u2] Hello"),
+        ),
+    ] {
+        let mut python = std::process::Command::new("python3");
+        python.args(["-c", &script]);
+        let out = run_client(python, b"")?;
+        assert_client_transcript(&out, &expected);
+    }
+    Ok(())
+}
+
 /// Names from arguments replace the defaults, for both clients, non-ASCII included.
 #[test]
 fn clients_greet_the_names_given() -> TestResult {
@@ -323,6 +387,9 @@ fn bad_arguments_are_usage_errors() -> TestResult {
         ("tcp-client", &["--stdin", "Ada"]),
         ("udp-client", &["--retries", "many"]),
         ("udp-client", &["--bogus"]),
+        ("tcp-server", &["--id", "a b"]),
+        ("udp-server", &["--id", "[s1]"]),
+        ("udp-server", &["--id", ""]),
     ];
     for (name, args) in cases {
         let mut command = command(name);

@@ -7,7 +7,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use greeting::{ConnectError, ProxyHeader, TcpClient, TcpServer};
+use greeting::{ConnectError, ProxyHeader, ServerId, TcpClient, TcpServer};
 
 /// A client that speaks like the original (bare names, then `exit`) gets the original's replies,
 /// and `exit` makes the server close the connection.
@@ -367,6 +367,24 @@ fn the_client_reports_a_hang_up_mid_reply() -> TestResult {
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
         assert_eq!(err.to_string(), r#"closed the connection after "Hello, A""#);
         Ok(())
+    })
+}
+
+/// A server with an id says it before its welcome, `[s1] Welcome!`, and nowhere else; the
+/// client takes that welcome, keeps it as it came, and says which server it reached.
+#[test]
+fn a_server_with_an_id_says_it_before_its_welcome() -> TestResult {
+    each_ip(|ip| {
+        let id = ServerId::new("s1")?;
+        let server = start_tcp(TcpServer::bind((ip, 0))?.id(&id))?;
+        let mut stream = connect(server.addr)?;
+        assert_eq!(read_n(&mut stream, 13)?, b"[s1] Welcome!");
+        exchange(&mut stream, b"Ada", b"Hello, Ada!")?;
+        let mut client = TcpClient::connect(server.addr, TIMEOUT)?;
+        assert_eq!(client.welcome(), b"[s1] Welcome!");
+        assert_eq!(client.server_id(), Some(&b"s1"[..]));
+        assert_eq!(client.greet(b"Bob")?, b"Hello, Bob!");
+        server.stop()
     })
 }
 

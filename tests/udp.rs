@@ -10,7 +10,7 @@ use crate::common::*;
 /// The largest UDP payload over IPv4: the largest request whose reply (8 bytes longer) is sent
 /// is 8 bytes shorter.
 const MAX_DATAGRAM: usize = 65_507;
-use greeting::{UdpClient, UdpServer};
+use greeting::{ServerId, UdpClient, UdpServer};
 
 /// Sends `payload` to `server` from `socket` and returns the reply's bytes.
 fn ask(socket: &UdpSocket, server: std::net::SocketAddr, payload: &[u8]) -> io::Result<Vec<u8>> {
@@ -34,6 +34,29 @@ fn each_datagram_is_greeted() -> TestResult {
                 format!("Hello, {name}!").as_bytes()
             );
         }
+        server.stop()
+    })
+}
+
+/// A server with an id says it before each reply, `[s1] Hello, Ada!`: a fixed 13 bytes (11 and
+/// the id's 2) more than the request, whatever the request. A datagram that is such a reply, from
+/// any server with an id, is not answered, as a greeting is not; the client takes the reply
+/// and returns it whole.
+#[test]
+fn a_server_with_an_id_says_it_before_each_reply() -> TestResult {
+    each_ip(|ip| {
+        let id = ServerId::new("s1")?;
+        let server = start_udp(UdpServer::bind((ip, 0))?.id(&id))?;
+        let socket = udp_socket_on(ip)?;
+        for name in [&b"Ada"[..], b"", b"\xff\n"] {
+            let reply = ask(&socket, server.addr, name)?;
+            assert_eq!(reply, [b"[s1] Hello, ", name, b"!"].concat());
+            assert_eq!(reply.len(), name.len() + 13);
+        }
+        socket.send_to(b"[s2] Hello, x!", server.addr)?;
+        assert_eq!(ask(&socket, server.addr, b"y")?, b"[s1] Hello, y!");
+        let mut client = UdpClient::connect(server.addr, TIMEOUT)?;
+        assert_eq!(client.greet(b"Ada")?, b"[s1] Hello, Ada!");
         server.stop()
     })
 }
