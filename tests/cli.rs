@@ -594,13 +594,6 @@ fn delay_paces_the_binary_pair() -> TestResult {
     Ok(())
 }
 
-/// Runs an external tool with `stdin`; fails when it is not installed.
-fn external(tool: &str, args: &[&str], stdin: &[u8]) -> std::io::Result<Output> {
-    let mut command = std::process::Command::new(tool);
-    command.args(args);
-    installed(run_client(command, stdin), tool)
-}
-
 /// OpenBSD nc is a line client: pipelined CRLF and LF lines each get their reply, and closing
 /// its sending side (-N) ends the session.
 #[test]

@@ -299,3 +299,10 @@ pub fn assert_tcp_server_transcript(server: &ServerProcess) -> TestResult {
     );
     Ok(())
 }
+
+/// Runs an external tool with `stdin`; fails when it is not installed.
+pub fn external(tool: &str, args: &[&str], stdin: &[u8]) -> std::io::Result<Output> {
+    let mut command = std::process::Command::new(tool);
+    command.args(args);
+    super::installed(run_client(command, stdin), tool)
+}
