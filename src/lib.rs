@@ -20,6 +20,12 @@
 //! UDP: one datagram each way. `C: Michael` gets `S: Hello, Michael!`, sent back to the datagram's
 //! source; the reply is always the request plus 8 bytes.
 //!
+//! A server given an id ([`TcpServer::id`], [`UdpServer::id`]) says it, in square brackets and
+//! with a space, before the welcome and before each UDP reply (`S: [s1] Welcome!`,
+//! `S: [u1] Hello, Michael!`), so that a client behind a load balancer sees which server
+//! answered; [`protocol::split_id`] parts it from the rest. Without one, the bytes are the
+//! original's.
+//!
 //! # Coming from the Python
 //!
 //! The package's `examples/` hold the tutorial's four scripts ported line for line to plain
