@@ -194,7 +194,19 @@ pub fn exit_code(program: Program, result: anyhow::Result<()>) -> ExitCode {
 ///
 /// Any other write error.
 pub fn print_line(out: &mut impl Write, bytes: &[u8]) -> io::Result<bool> {
-    let line = [bytes, b"\n"].concat();
+    use std::io::IsTerminal;
+    print_to(out, bytes, cfg!(windows) && io::stdout().is_terminal())
+}
+
+/// [`print_line`], told whether `out` is a Windows console. Rust writes to one in UTF-16 and
+/// refuses bytes that are not UTF-8 (`InvalidData`), such as a Chinese name piped in from cmd in
+/// its code page (GBK): a console gets such bytes as U+FFFD (�) instead, so the reply is printed,
+/// not a failure. Into a pipe or a file, and on other systems, the bytes go out unchanged.
+fn print_to(out: &mut impl Write, bytes: &[u8], windows_console: bool) -> io::Result<bool> {
+    let line = match windows_console {
+        true => format!("{}\n", String::from_utf8_lossy(bytes)).into_bytes(),
+        false => [bytes, b"\n"].concat(),
+    };
     match out.write_all(&line).and_then(|()| out.flush()) {
         Ok(()) => Ok(true),
         Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(false),
@@ -239,5 +251,36 @@ mod tests {
         let mut out = Vec::new();
         assert!(print_line(&mut out, b"Hello, \xff!").unwrap());
         assert_eq!(out, b"Hello, \xff!\n");
+    }
+
+    /// A Windows console as Rust's stdout writes to it: UTF-8 only, `InvalidData` otherwise.
+    struct WindowsConsole(Vec<u8>);
+
+    impl Write for WindowsConsole {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            std::str::from_utf8(bytes).map_err(|_| io::ErrorKind::InvalidData)?;
+            self.0.write(bytes)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// 张三 in GBK, as cmd pipes it, comes back in the reply: a Windows console shows it as
+    /// replacement characters instead of failing; UTF-8 replies are printed unchanged.
+    #[test]
+    fn a_windows_console_gets_bytes_it_cannot_show_replaced() {
+        let gbk = b"Hello, \xd5\xc5\xc8\xfd!";
+        let mut console = WindowsConsole(Vec::new());
+        assert_eq!(
+            print_to(&mut console, gbk, false).map_err(|err| err.kind()),
+            Err(io::ErrorKind::InvalidData),
+        );
+        assert!(print_to(&mut console, gbk, true).unwrap());
+        assert!(print_to(&mut console, "Hello, 张三!".as_bytes(), true).unwrap());
+        assert_eq!(
+            String::from_utf8(console.0).unwrap(),
+            "Hello, \u{fffd}\u{fffd}\u{fffd}\u{fffd}!\nHello, 张三!\n"
+        );
     }
 }
