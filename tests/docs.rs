@@ -147,3 +147,29 @@ fn every_test_the_maps_name_exists() -> TestResult {
     }
     Ok(())
 }
+
+/// The Rust primers quote examples/ as it is: each Rust block that starts with a
+/// `// examples/FILE.rs:LINE` comment holds that file's lines from LINE on, unchanged.
+#[test]
+fn the_primers_quote_the_examples_as_they_are() -> TestResult {
+    for primer in ["docs/rust-primer.md", "docs/rust-primer.zh-CN.md"] {
+        let text = fs::read_to_string(root().join(primer))?;
+        let mut quoted = 0;
+        for block in text.split("```rust\n").skip(1) {
+            let block = block.split("```").next().unwrap_or_default();
+            let mut lines = block.lines();
+            let first = lines.next().unwrap_or_default();
+            let place = first.strip_prefix("// examples/").ok_or(first)?;
+            let (file, line) = place.split_once(':').ok_or(place)?;
+            let source = fs::read_to_string(root().join("examples").join(file))?;
+            let from: usize = line.parse()?;
+            let mut source = source.lines().skip(from - 1);
+            for quote in lines {
+                assert_eq!(Some(quote), source.next(), "{primer}: {place}");
+            }
+            quoted += 1;
+        }
+        assert!(quoted >= 10, "{primer}: only {quoted} quotes");
+    }
+    Ok(())
+}
