@@ -60,19 +60,24 @@ impl Framer {
         read: &[u8],
         mut answer: impl FnMut(&[u8], &'static [u8]) -> Result<(), E>,
     ) -> Result<Framed, E> {
+        // Answers one message, unless it is the exit word.
+        let mut one = |name: &[u8], ending| match name == EXIT {
+            true => Ok(Framed::Exit),
+            false => answer(name, ending).map(|()| Framed::More),
+        };
         if read.is_empty() {
             let rest = std::mem::take(&mut self.partial);
             return match rest.len() {
                 n if n > MAX_LINE => Ok(Framed::TooLong),
                 0 => Ok(Framed::End),
-                _ => match one(&rest, b"", &mut answer)? {
+                _ => match one(&rest, b"")? {
                     Framed::More => Ok(Framed::End),
                     framed => Ok(framed),
                 },
             };
         }
         if !self.line_mode && !read.contains(&b'\n') {
-            return one(read, b"", &mut answer);
+            return one(read, b"");
         }
         self.line_mode = true;
         for piece in read.split_inclusive(|&b| b == b'\n') {
@@ -81,18 +86,14 @@ impl Framer {
                 // A `\r` read last may be the first half of a line ending, split from its `\n`
                 // by the way TCP cut the bytes: it does not count against the limit yet.
                 let pending = self.partial.len() - usize::from(self.partial.ends_with(b"\r"));
-                return Ok(if pending > MAX_LINE {
-                    Framed::TooLong
-                } else {
-                    Framed::More
+                return Ok(match pending > MAX_LINE {
+                    true => Framed::TooLong,
+                    false => Framed::More,
                 });
             };
             let line = match self.partial.is_empty() {
                 true => line,
-                false => {
-                    self.keep(line);
-                    &self.partial
-                }
+                false => self.keep(line),
             };
             let (name, ending) = match line.strip_suffix(b"\r") {
                 Some(name) => (name, &b"\r\n"[..]),
@@ -101,7 +102,7 @@ impl Framer {
             if name.len() > MAX_LINE {
                 return Ok(Framed::TooLong);
             }
-            let framed = one(name, ending, &mut answer)?;
+            let framed = one(name, ending)?;
             // A long line's memory goes back once it is answered.
             self.partial.clear();
             self.partial.shrink_to(READ_SIZE);
@@ -113,8 +114,9 @@ impl Framer {
     }
 
     /// Adds `bytes` to the partial line, growing it by doubling, so that a long line sent a
-    /// byte at a time costs a few copies rather than one a byte, and never past [`MAX_PARTIAL`].
-    fn keep(&mut self, bytes: &[u8]) {
+    /// byte at a time costs a few copies rather than one a byte, and never past [`MAX_PARTIAL`];
+    /// returns the line so far.
+    fn keep(&mut self, bytes: &[u8]) -> &[u8] {
         let wanted = self.partial.len() + bytes.len();
         if wanted > self.partial.capacity() {
             let doubled = (2 * self.partial.capacity()).max(READ_SIZE);
@@ -122,6 +124,7 @@ impl Framer {
             self.partial.reserve_exact(grown - self.partial.len());
         }
         self.partial.extend_from_slice(bytes);
+        &self.partial
     }
 }
 
@@ -138,18 +141,6 @@ pub fn fuzz(reads: &[&[u8]]) -> (Vec<(Vec<u8>, &'static [u8])>, Framed, usize) {
         (framed != Framed::More).then_some(framed)
     });
     (names, stopped.unwrap_or(Framed::More), held)
-}
-
-/// Answers one message, unless it is the exit word.
-fn one<E>(
-    name: &[u8],
-    ending: &'static [u8],
-    answer: &mut impl FnMut(&[u8], &'static [u8]) -> Result<(), E>,
-) -> Result<Framed, E> {
-    if name == EXIT {
-        return Ok(Framed::Exit);
-    }
-    answer(name, ending).map(|()| Framed::More)
 }
 
 /// The protocol's framing rules written as plainly as possible, which the property test here and
