@@ -188,7 +188,9 @@ impl Replies {
     }
 
     /// Adds the reply to `name` (`Hello, NAME!` and the line's ending), writing first what is
-    /// gathered if the reply would not fit beside it; with a delay, pauses and writes it alone.
+    /// gathered if the reply would not fit beside it; with a delay, writes what is gathered and
+    /// pauses, so that each reply goes out alone, after its own pause (the last one when the
+    /// read is answered).
     fn reply(&mut self, peer: &mut impl Write, name: &[u8], ending: &[u8]) -> io::Result<()> {
         let len = protocol::greeting_len(name.len()) + ending.len();
         if !self.delay.is_zero() || self.out.len() + len > REPLY_BATCH {
@@ -202,10 +204,7 @@ impl Replies {
             return Ok(());
         }
         protocol::push_greeting(&mut self.out, name, ending);
-        match self.delay.is_zero() {
-            true => Ok(()),
-            false => self.write_out(peer),
-        }
+        Ok(())
     }
 
     /// Writes what is gathered, if anything: `write_all` of nothing writes nothing.
