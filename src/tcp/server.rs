@@ -49,10 +49,9 @@ impl TcpServer {
     /// connections, a quiet log, and reports on stderr.
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Self> {
         let listener = first_that_works(addr, TcpListener::bind)?;
-        let stop = StopHandle::new(listener.local_addr()?, Poke::Connect);
         Ok(TcpServer {
+            stop: StopHandle::new(listener.local_addr()?, Poke::Connect),
             listener,
-            stop,
             settings: Settings {
                 delay: Duration::ZERO,
                 idle_timeout: Some(Self::DEFAULT_IDLE_TIMEOUT),
@@ -154,19 +153,13 @@ impl TcpServer {
     /// When the open-file limit leaves no room for a single connection: the server would turn
     /// everyone away.
     pub fn reserve_descriptors(&mut self) -> io::Result<()> {
-        self.reckon().map(drop)
-    }
-
-    /// Returns the descriptor budget, reckoning it (and growing the table) the first time.
-    fn reckon(&mut self) -> io::Result<Budget> {
-        if let Some(budget) = self.budget {
-            return Ok(budget);
+        if self.budget.is_none() {
+            let budget = Budget::now(self.max_connections)?;
+            #[cfg(target_os = "linux")]
+            reserve_descriptors(&self.listener, budget.connections + budget.lingering);
+            self.budget = Some(budget);
         }
-        let budget = Budget::now(self.max_connections)?;
-        #[cfg(target_os = "linux")]
-        reserve_descriptors(&self.listener, budget.connections + budget.lingering);
-        self.budget = Some(budget);
-        Ok(budget)
+        Ok(())
     }
 
     /// Accepts connections until stopped, each served on a thread of its own: the original's
@@ -181,7 +174,8 @@ impl TcpServer {
     /// When the open-file limit leaves no room for a single connection (see
     /// [`reserve_descriptors`](TcpServer::reserve_descriptors)), or no thread can be started.
     pub fn run(mut self) -> io::Result<()> {
-        let budget = self.reckon()?;
+        self.reserve_descriptors()?;
+        let budget = self.budget.expect("reserve_descriptors reckons the budget");
         let settings = Arc::new(self.settings);
         let mut admission = Admission::start(budget, self.max_connections, &settings);
         let (handoff, spawner) = start_spawner(&settings)?;
