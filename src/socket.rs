@@ -60,12 +60,6 @@ impl Deadline {
         Deadline { at, tried }
     }
 
-    /// Returns the time left, zero once the deadline has passed; `None` for no deadline.
-    pub(crate) fn left(&self) -> Option<Duration> {
-        self.at
-            .map(|at| at.saturating_duration_since(Instant::now()))
-    }
-
     /// Calls `read` with the time left (at least a millisecond; `None` for no limit), to set as
     /// its socket's read timeout before it reads once, and again after a signal or a socket
     /// timeout, until it returns anything else or the deadline passes. The first read of a
@@ -80,7 +74,9 @@ impl Deadline {
         mut read: impl FnMut(Option<Duration>) -> io::Result<T>,
     ) -> io::Result<T> {
         loop {
-            let left = self.left();
+            // The time left, zero once the deadline has passed; `None` for no deadline.
+            let now = Instant::now();
+            let left = self.at.map(|at| at.saturating_duration_since(now));
             if left == Some(Duration::ZERO) && self.tried.replace(true) {
                 return Err(ErrorKind::TimedOut.into());
             }
@@ -194,7 +190,7 @@ mod tests {
     #[test]
     fn a_limit_too_long_for_the_clock_is_no_deadline() {
         let never = Deadline::after(Duration::MAX);
-        assert_eq!(never.left(), None);
+        assert_eq!(never.at, None);
         assert_eq!(never.read(Ok).unwrap(), None);
     }
 }
