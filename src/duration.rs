@@ -75,16 +75,12 @@ fn invalid(text: &str) -> String {
 impl fmt::Display for Dur {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = self.0;
-        if d.subsec_nanos() == 0 {
-            match d.as_secs() {
-                s if s != 0 && s % 3600 == 0 => write!(f, "{}h", s / 3600),
-                s if s != 0 && s % 60 == 0 => write!(f, "{}m", s / 60),
-                s => write!(f, "{s}s"),
-            }
-        } else if d.subsec_nanos() % 1_000_000 == 0 {
-            write!(f, "{}ms", d.as_millis())
-        } else {
-            write!(f, "{}s", d.as_secs_f64())
+        match (d.as_secs(), d.subsec_nanos()) {
+            (s, 0) if s != 0 && s % 3600 == 0 => write!(f, "{}h", s / 3600),
+            (s, 0) if s != 0 && s % 60 == 0 => write!(f, "{}m", s / 60),
+            (s, 0) => write!(f, "{s}s"),
+            (_, nanos) if nanos % 1_000_000 == 0 => write!(f, "{}ms", d.as_millis()),
+            _ => write!(f, "{}s", d.as_secs_f64()),
         }
     }
 }
