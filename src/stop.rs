@@ -1,7 +1,6 @@
 //! Stopping a server that is blocked in `accept` or `recv_from`: a shared flag, and a poke at the
 //! server's own address that wakes the blocked call so it sees the flag.
 
-use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,20 +42,16 @@ impl StopHandle {
         self.flag.store(true, Ordering::SeqCst);
         // accept and recv_from have no timeout in std; a throwaway connection or datagram to
         // ourselves is what wakes them. If it fails the server is gone or already awake.
-        let _ = self.poke_server();
+        let addr = self.addr;
+        match self.poke {
+            Poke::Connect => drop(TcpStream::connect_timeout(&addr, Duration::from_secs(1))),
+            Poke::Datagram => drop(ephemeral_socket_for(addr).map(|s| s.send_to(&[], addr))),
+        }
     }
 
     /// Returns true once [`StopHandle::stop`] has been called.
     pub fn is_stopped(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
-    }
-
-    fn poke_server(&self) -> io::Result<()> {
-        let addr = self.addr;
-        match self.poke {
-            Poke::Connect => TcpStream::connect_timeout(&addr, Duration::from_secs(1)).map(drop),
-            Poke::Datagram => ephemeral_socket_for(addr)?.send_to(&[], addr).map(drop),
-        }
     }
 }
 
