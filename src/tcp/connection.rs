@@ -181,9 +181,7 @@ impl Replies {
             self.out.extend_from_slice(LINE_TOO_LONG);
         }
         self.write_out(peer)?;
-        if self.out.capacity() > IDLE_REPLY_CAPACITY {
-            self.out = Vec::new();
-        }
+        self.out.shrink_to(IDLE_REPLY_CAPACITY);
         Ok(framed)
     }
 
