@@ -184,11 +184,9 @@ impl TcpServer {
             if self.stop.is_stopped() {
                 break;
             }
-            let Some(job) = admission.admit(accepted, &self.listener) else {
-                continue;
-            };
+            let job = admission.admit(accepted, &self.listener);
             // threading.Thread(target=tcplink, args=(sock, addr)).start(), by the spawner
-            if handoff.send(job).is_err() {
+            if job.is_some_and(|job| handoff.send(job).is_err()) {
                 break;
             }
         }
