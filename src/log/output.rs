@@ -16,10 +16,7 @@ use std::time::Duration;
 
 /// The most bytes one write may hold and still reach a pipe in one piece: POSIX's `PIPE_BUF`,
 /// 4,096 on Linux and at least 512 everywhere.
-#[cfg(target_os = "linux")]
-pub(super) const ATOMIC_WRITE: usize = 4096;
-#[cfg(not(target_os = "linux"))]
-pub(super) const ATOMIC_WRITE: usize = 512;
+pub(super) const ATOMIC_WRITE: usize = if cfg!(target_os = "linux") { 4096 } else { 512 };
 
 /// The longest pause between two tries of a stream that would block.
 const LONGEST_WAIT: Duration = Duration::from_millis(50);
@@ -81,11 +78,9 @@ impl Output {
                 self.unreported.lost(error.to_string(), 0);
             }
         }
-        if self.failed {
-            let lines = self.chunk.iter().filter(|&&b| b == b'\n').count();
-            self.unreported.lost += lines as u64;
-        }
-        self.chunk.clear();
+        // What is left of the chunk, once a write of the batch failed, is lost.
+        let lines = self.chunk.drain(..).filter(|&b| b == b'\n').count();
+        self.unreported.lost += lines as u64;
     }
 
     /// Writes the carried rest of a line, then the chunk. On failure, leaves in the chunk only
@@ -102,15 +97,13 @@ impl Output {
         };
         let newline = |b: &u8| *b == b'\n';
         let (out, rest) = self.chunk.split_at(written);
-        let whole = out.iter().rposition(newline).map_or(0, |i| i + 1);
         // Half a line is out: the rest of it goes before anything else.
-        let begun = match rest.iter().position(newline) {
-            Some(i) if written > whole => i + 1,
-            None if written > whole => rest.len(),
-            _ => 0,
-        };
-        self.carry.extend_from_slice(&rest[..begun]);
-        self.chunk.drain(..written + begun);
+        if out.last().is_some_and(|b| !newline(b)) {
+            let end = rest.iter().position(newline).map_or(rest.len(), |i| i + 1);
+            self.carry.extend_from_slice(&rest[..end]);
+        }
+        // The carry was empty: it now holds just the rest of the line begun.
+        self.chunk.drain(..written + self.carry.len());
         Err(err)
     }
 }
@@ -118,8 +111,7 @@ impl Output {
 /// Writes all of `bytes`, waiting out a stream that would block; on failure, says how much of
 /// it was written.
 fn write_fully(sink: &mut impl Write, bytes: &[u8]) -> Result<(), (usize, io::Error)> {
-    let mut written = 0;
-    let mut wait = Duration::from_millis(1);
+    let (mut written, mut wait) = (0, Duration::from_millis(1));
     while written < bytes.len() {
         match sink.write(&bytes[written..]) {
             Ok(0) => return Err((written, ErrorKind::WriteZero.into())),
@@ -161,17 +153,13 @@ impl Unreported {
             true => ("log ", "standard output"),
             false => ("", "this output"),
         };
-        let count = |n: u64| format!("{n} {log}line{}", if n == 1 { "" } else { "s" });
-        let mut notice = String::new();
-        if self.dropped > 0 {
-            let count = count(self.dropped);
-            notice += &format!("{count} dropped: {stream} is not keeping up\n");
-        }
-        if self.lost > 0 {
-            let (count, why) = (count(self.lost), &self.why);
-            notice += &format!("{count} lost: {stream} failed: {why}\n");
-        }
-        notice
+        // A line for `n` lines and what became of them; none for none.
+        let count = |n: u64, what: String| match n {
+            0 => String::new(),
+            n => format!("{n} {log}line{} {what}\n", if n == 1 { "" } else { "s" }),
+        };
+        let dropped = count(self.dropped, format!("dropped: {stream} is not keeping up"));
+        dropped + &count(self.lost, format!("lost: {stream} failed: {}", self.why))
     }
 }
 
