@@ -86,15 +86,10 @@ impl Output {
     /// Writes the carried rest of a line, then the chunk. On failure, leaves in the chunk only
     /// the lines not begun, and carries the rest of a line begun.
     fn write_carry_and_chunk(&mut self) -> io::Result<()> {
-        if let Err((written, err)) = write_fully(&mut self.sink, &self.carry) {
-            self.carry.drain(..written);
-            return Err(err);
-        }
-        self.carry.clear();
-        let Err((written, err)) = write_fully(&mut self.sink, &self.chunk) else {
-            self.chunk.clear();
-            return Ok(());
-        };
+        let (written, result) = write_fully(&mut self.sink, &self.carry);
+        self.carry.drain(..written);
+        result?;
+        let (written, result) = write_fully(&mut self.sink, &self.chunk);
         let newline = |b: &u8| *b == b'\n';
         let (out, rest) = self.chunk.split_at(written);
         // Half a line is out: the rest of it goes before anything else.
@@ -104,27 +99,27 @@ impl Output {
         }
         // The carry was empty: it now holds just the rest of the line begun.
         self.chunk.drain(..written + self.carry.len());
-        Err(err)
+        result
     }
 }
 
-/// Writes all of `bytes`, waiting out a stream that would block; on failure, says how much of
-/// it was written.
-fn write_fully(sink: &mut impl Write, bytes: &[u8]) -> Result<(), (usize, io::Error)> {
+/// Writes all of `bytes`, waiting out a stream that would block; says how much of it was
+/// written, all of it unless it failed.
+fn write_fully(sink: &mut impl Write, bytes: &[u8]) -> (usize, io::Result<()>) {
     let (mut written, mut wait) = (0, Duration::from_millis(1));
     while written < bytes.len() {
         match sink.write(&bytes[written..]) {
-            Ok(0) => return Err((written, ErrorKind::WriteZero.into())),
+            Ok(0) => return (written, Err(ErrorKind::WriteZero.into())),
             Ok(n) => written += n,
             Err(err) if err.kind() == ErrorKind::Interrupted => {}
             Err(err) if err.kind() == ErrorKind::WouldBlock => {
                 std::thread::sleep(wait);
                 wait = (wait * 2).min(LONGEST_WAIT);
             }
-            Err(err) => return Err((written, err)),
+            Err(err) => return (written, Err(err)),
         }
     }
-    Ok(())
+    (written, Ok(()))
 }
 
 /// Lines a log dropped (its queue was full) or lost (a write failed), not reported yet.
