@@ -143,8 +143,7 @@ impl Log {
         inner.start();
         let mut bytes = Vec::with_capacity(64);
         // Writing into a Vec cannot fail.
-        let _ = bytes.write_fmt(line);
-        bytes.push(b'\n');
+        let _ = writeln!(bytes, "{line}");
         bytes.shrink_to_fit();
         let (cost, counts) = (cost(&bytes), &inner.counts);
         if counts.pending.fetch_add(cost, Ordering::Relaxed) + cost > MAX_PENDING {
@@ -157,18 +156,16 @@ impl Log {
 
     /// Writes the line `make` makes at `at`: a count that is due later.
     pub(crate) fn later(&self, at: Instant, make: impl FnOnce() -> String + Send + 'static) {
-        if let Some(inner) = &self.inner {
-            inner.start();
-            let _ = inner.queue.send(Entry::Later((at, Box::new(make))));
-        }
+        let Some(inner) = &self.inner else { return };
+        inner.start();
+        let _ = inner.queue.send(Entry::Later((at, Box::new(make))));
     }
 
     /// Waits until every line written so far has been handed to the stream, or for at most two
     /// seconds when the stream does not move.
     pub fn flush(&self) {
-        if let Some(inner) = &self.inner {
-            inner.flush();
-        }
+        let Some(inner) = &self.inner else { return };
+        inner.flush();
     }
 }
 
@@ -182,13 +179,11 @@ impl Inner {
     fn start(&self) {
         self.started.call_once(|| {
             let unstarted = self.unstarted.lock();
-            let Some(writer) = unstarted.unwrap_or_else(PoisonError::into_inner).take() else {
-                return;
-            };
+            let writer = unstarted.unwrap_or_else(PoisonError::into_inner).take();
             let spawned = thread::Builder::new()
                 .name("log-writer".into())
                 .stack_size(64 * 1024)
-                .spawn(move || writer.run());
+                .spawn(move || writer.map(Writer::run));
             if let Err(err) = spawned {
                 // Without a writer nothing leaves the queue; say so where we still can.
                 let _ = writeln!(io::stderr(), "cannot start a log writer: {err}");
@@ -225,15 +220,14 @@ impl Writer {
                 .iter()
                 .map(|(at, _)| at.saturating_duration_since(Instant::now()));
             let wait = due.chain(notice).min().unwrap_or(Duration::MAX);
-            let first = match self.queue.recv_timeout(wait) {
-                Ok(entry) => Some(entry),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => break,
-            };
+            let first = self.queue.recv_timeout(wait);
+            if let Err(RecvTimeoutError::Disconnected) = first {
+                break;
+            }
             // A notice in the stream itself goes just before the lines that follow the gap;
             // one on stderr at most once a second.
             let inline = self.notices.is_none();
-            self.report((first.is_some() && inline) || notices.ready());
+            self.report((first.is_ok() && inline) || notices.ready());
             // A batch is at most what the queue holds, so that a producer that never pauses
             // cannot keep a flush, or the count of what it dropped, waiting.
             let (mut flushed, mut taken) = (Vec::new(), 0);
@@ -255,7 +249,6 @@ impl Writer {
             self.write_due(&mut laters, Instant::now());
             // Whoever waits for the lines so far waits for the count of those dropped too.
             if !flushed.is_empty() {
-                self.take_dropped();
                 self.report(inline || notices.ready());
             }
             // Dropping each wish's sender answers it.
@@ -268,18 +261,15 @@ impl Writer {
             thread::sleep(GATHER);
         }
         // The last lines are made now: nothing will be written later.
-        let end = Instant::now() + Duration::from_secs(3600);
-        self.write_due(&mut laters, end);
+        self.write_due(&mut laters, Instant::now() + Duration::from_secs(3600));
         self.output.abandon();
-        self.take_dropped();
         self.report(true);
     }
 
     /// Makes the lines due by `now`, and writes them, after what the batch held.
     fn write_due(&mut self, laters: &mut Vec<Later>, now: Instant) {
-        let (due, later): (Vec<Later>, _) = laters.drain(..).partition(|(at, _)| *at <= now);
-        *laters = later;
-        for line in due.into_iter().map(|(_, make)| make()) {
+        while let Some(due) = laters.iter().position(|(at, _)| *at <= now) {
+            let line = (laters.remove(due).1)();
             self.output.push(format!("{line}\n").as_bytes());
         }
         self.output.finish();
@@ -292,18 +282,18 @@ impl Writer {
     /// Says what was dropped or lost, if `now`: in the stream itself, kept for another try if
     /// the stream does not take it; or, for standard output, on stderr.
     fn report(&mut self, now: bool) {
+        self.take_dropped();
         if self.output.unreported.is_empty() || !now {
             return;
         }
         let kept = std::mem::take(&mut self.output.unreported);
         let notice = kept.notice(self.notices.is_some());
         if let Some(notices) = &self.notices {
-            notices.line(format_args!("{}", notice.trim_end()));
-        } else {
-            self.output.push(notice.as_bytes());
-            if !self.output.finish() {
-                self.output.unreported = kept;
-            }
+            return notices.line(format_args!("{}", notice.trim_end()));
+        }
+        self.output.push(notice.as_bytes());
+        if !self.output.finish() {
+            self.output.unreported = kept;
         }
     }
 }
