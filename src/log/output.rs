@@ -72,11 +72,10 @@ impl Output {
     }
 
     fn write_chunk(&mut self) {
-        if !self.failed {
-            if let Err(error) = self.write_carry_and_chunk() {
-                self.failed = true;
-                self.unreported.lost(error.to_string(), 0);
-            }
+        // Once a write of the batch failed, no more are tried.
+        if let Some(Err(error)) = (!self.failed).then(|| self.write_carry_and_chunk()) {
+            self.failed = true;
+            self.unreported.lost(error.to_string(), 0);
         }
         // What is left of the chunk, once a write of the batch failed, is lost.
         let lines = self.chunk.drain(..).filter(|&b| b == b'\n').count();
@@ -90,12 +89,11 @@ impl Output {
         self.carry.drain(..written);
         result?;
         let (written, result) = write_fully(&mut self.sink, &self.chunk);
-        let newline = |b: &u8| *b == b'\n';
         let (out, rest) = self.chunk.split_at(written);
         // Half a line is out: the rest of it goes before anything else.
-        if out.last().is_some_and(|b| !newline(b)) {
-            let end = rest.iter().position(newline).map_or(rest.len(), |i| i + 1);
-            self.carry.extend_from_slice(&rest[..end]);
+        if out.last().is_some_and(|&b| b != b'\n') {
+            let line = rest.split_inclusive(|&b| b == b'\n').next();
+            self.carry.extend_from_slice(line.unwrap_or_default());
         }
         // The carry was empty: it now holds just the rest of the line begun.
         self.chunk.drain(..written + self.carry.len());
