@@ -106,8 +106,7 @@ impl Log {
     /// and one writer.
     pub fn stderr() -> Self {
         static STDERR: OnceLock<Log> = OnceLock::new();
-        let stderr = STDERR.get_or_init(|| Self::new(Box::new(io::stderr()), None));
-        stderr.clone()
+        STDERR.get_or_init(|| Self::to_writer(io::stderr())).clone()
     }
 
     /// Returns a log to `sink`, which reports its own dropped lines inline.
@@ -214,12 +213,12 @@ impl Writer {
         loop {
             // With something to report, or a line due later, the writer wakes for it in time
             // even if no line comes.
-            self.take_dropped();
-            let notice = (!self.output.unreported.is_empty()).then(|| notices.wait());
-            let due = laters
-                .iter()
-                .map(|(at, _)| at.saturating_duration_since(Instant::now()));
-            let wait = due.chain(notice).min().unwrap_or(Duration::MAX);
+            let now = Instant::now();
+            let dropped = self.counts.dropped.load(Ordering::Relaxed) > 0;
+            let notice =
+                (dropped || !self.output.unreported.is_empty()).then(|| now + notices.wait());
+            let wake = laters.iter().map(|(at, _)| *at).chain(notice).min();
+            let wait = wake.map_or(Duration::MAX, |at| at.saturating_duration_since(now));
             let first = self.queue.recv_timeout(wait);
             if let Err(RecvTimeoutError::Disconnected) = first {
                 break;
@@ -230,13 +229,12 @@ impl Writer {
             self.report((first.is_ok() && inline) || notices.ready());
             // A batch is at most what the queue holds, so that a producer that never pauses
             // cannot keep a flush, or the count of what it dropped, waiting.
-            let (mut flushed, mut taken) = (Vec::new(), 0);
+            let (pending, mut flushed, mut taken) = (&self.counts.pending, Vec::new(), 0);
             for entry in first.into_iter().chain(self.queue.try_iter()) {
                 match entry {
                     Entry::Line(line) => {
                         self.output.push(&line);
                         taken += cost(&line);
-                        let pending = &self.counts.pending;
                         pending.fetch_sub(cost(&line), Ordering::Relaxed);
                     }
                     Entry::Flush(done) => flushed.push(done),
@@ -248,9 +246,7 @@ impl Writer {
             }
             self.write_due(&mut laters, Instant::now());
             // Whoever waits for the lines so far waits for the count of those dropped too.
-            if !flushed.is_empty() {
-                self.report(inline || notices.ready());
-            }
+            self.report(!flushed.is_empty() && (inline || notices.ready()));
             // Dropping each wish's sender answers it.
             drop(flushed);
             // Gather for a millisecond before looking again. A busy server's lines then cost a
@@ -275,14 +271,10 @@ impl Writer {
         self.output.finish();
     }
 
-    fn take_dropped(&mut self) {
-        self.output.unreported.dropped += self.counts.dropped.swap(0, Ordering::Relaxed);
-    }
-
     /// Says what was dropped or lost, if `now`: in the stream itself, kept for another try if
     /// the stream does not take it; or, for standard output, on stderr.
     fn report(&mut self, now: bool) {
-        self.take_dropped();
+        self.output.unreported.dropped += self.counts.dropped.swap(0, Ordering::Relaxed);
         if self.output.unreported.is_empty() || !now {
             return;
         }
