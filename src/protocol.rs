@@ -31,9 +31,7 @@ pub(crate) const BUSY: &[u8] = b"busy: too many connections, try again later\n";
 /// assert_eq!(greeting::protocol::greeting(b"Ada"), b"Hello, Ada!");
 /// ```
 pub fn greeting(name: &[u8]) -> Vec<u8> {
-    let mut reply = Vec::with_capacity(greeting_len(name.len()));
-    push_greeting(&mut reply, name, b"");
-    reply
+    [GREETING_PREFIX, name, GREETING_SUFFIX].concat()
 }
 
 /// Appends the reply to `name`, followed by `ending`, to `out`.
@@ -51,10 +49,9 @@ pub(crate) fn push_greeting(out: &mut Vec<u8>, name: &[u8], ending: &[u8]) {
 /// The UDP server does not answer such a datagram: only another greeting server sends one, and
 /// answering it would start a reflection loop between the two.
 pub fn is_greeting(bytes: &[u8]) -> bool {
-    let bytes = split_id(bytes).1;
-    bytes.len() >= greeting_len(0)
-        && bytes.starts_with(GREETING_PREFIX)
-        && bytes.ends_with(GREETING_SUFFIX)
+    // The suffix comes after the prefix: a greeting is at least `Hello, !`.
+    let name = split_id(bytes).1.strip_prefix(GREETING_PREFIX);
+    name.is_some_and(|name| name.ends_with(GREETING_SUFFIX))
 }
 
 /// The longest server id, in bytes. A server with one says it in brackets before its words, so
@@ -121,12 +118,10 @@ fn is_id(id: &[u8]) -> bool {
 pub fn split_id(bytes: &[u8]) -> (Option<&[u8]>, &[u8]) {
     let tagged = bytes.strip_prefix(b"[").and_then(|rest| {
         let end = rest.iter().take(MAX_ID + 1).position(|&b| b == b']')?;
-        Some((&rest[..end], rest[end + 1..].strip_prefix(b" ")?))
+        let (id, words) = (&rest[..end], rest[end + 1..].strip_prefix(b" ")?);
+        is_id(id).then_some((Some(id), words))
     });
-    match tagged {
-        Some((id, words)) if is_id(id) => (Some(id), words),
-        _ => (None, bytes),
-    }
+    tagged.unwrap_or((None, bytes))
 }
 
 /// How the bytes that have arrived stand against the words `expected`, which a server with an
@@ -146,16 +141,15 @@ pub(crate) enum Arriving {
 pub(crate) fn arriving(arrived: &[u8], expected: &[u8], tagged: bool) -> Arriving {
     let words = match (tagged, split_id(arrived)) {
         (true, (Some(_), words)) => words,
-        // An id not whole yet: at most MAX_ID allowed bytes, and perhaps its closing bracket.
+        // An id not whole yet, at most MAX_ID allowed bytes and perhaps its closing bracket, is
+        // none of the words yet.
         (true, _) if arrived.starts_with(b"[") => {
             let id = arrived[1..].strip_suffix(b"]").unwrap_or(&arrived[1..]);
             let allowed = |b: &u8| !(b.is_ascii_whitespace() || b.is_ascii_control());
-            let open = id.len() <= MAX_ID && id.iter().all(|b| allowed(b) && !b"[]".contains(b));
-            return if open {
-                Arriving::More
-            } else {
-                Arriving::Wrong
-            };
+            if id.len() > MAX_ID || !id.iter().all(|b| allowed(b) && !b"[]".contains(b)) {
+                return Arriving::Wrong;
+            }
+            b""
         }
         _ => arrived,
     };
@@ -196,10 +190,8 @@ impl std::fmt::Display for Shown<'_> {
 /// show, from which byte on and what each holds there. A quote cut short says the whole length;
 /// `more` says that more came than was looked at.
 pub(crate) fn mismatch(expected: &[u8], got: &[u8], more: bool) -> std::io::Error {
-    let mut said = format!("expected {} but got {}", Shown(expected), Shown(got));
-    if more {
-        said += " and more";
-    }
+    let more = if more { " and more" } else { "" };
+    let mut said = format!("expected {} but got {}{more}", Shown(expected), Shown(got));
     let same = expected.iter().zip(got).take_while(|(a, b)| a == b).count();
     if same >= LONGEST_QUOTE {
         let (expected, got) = (Shown(&expected[same..]), Shown(&got[same..]));
