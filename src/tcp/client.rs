@@ -133,13 +133,12 @@ impl TcpClient {
             Ok((TcpStream::connect_timeout(&peer, timeout)?, peer))
         })
         .map_err(ConnectError::Connect)?;
-        let (buf, welcome) = (Vec::new(), Vec::new());
         let mut client = TcpClient {
             stream,
             peer,
             timeout,
-            buf,
-            welcome,
+            buf: Vec::new(),
+            welcome: Vec::new(),
         };
         client.welcomed(header).map_err(ConnectError::Welcome)?;
         Ok(client)
@@ -203,7 +202,6 @@ impl TcpClient {
     /// Each reply gets the whole timeout, however the one before it was split.
     fn read_reply(&mut self, expected: &[u8], tagged: bool) -> io::Result<Vec<u8>> {
         let deadline = Deadline::after(self.timeout);
-        self.buf.clear();
         // Room for one byte more than expected (and an id), so a longer reply shows up as a
         // mismatch.
         let id = if tagged { protocol::MAX_ID + 3 } else { 0 };
@@ -215,10 +213,8 @@ impl TcpClient {
             got += n;
             let arrived = &self.buf[..got];
             if n == 0 {
-                let what = match got {
-                    0 => "closed the connection".to_string(),
-                    _ => format!("closed the connection after {}", Shown(arrived)),
-                };
+                let after = (got > 0).then(|| format!(" after {}", Shown(arrived)));
+                let what = format!("closed the connection{}", after.unwrap_or_default());
                 return Err(io::Error::new(ErrorKind::UnexpectedEof, what));
             }
             match protocol::arriving(arrived, expected, tagged) {
