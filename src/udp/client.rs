@@ -133,9 +133,8 @@ impl UdpClient {
         let tries = self.retries.saturating_add(1);
         let mut seen = Seen::default();
         for _ in 0..tries {
-            if let Some(reply) = self.try_once(name, &expected, &mut seen)? {
-                self.previous.clone_from(&reply);
-                return Ok(reply);
+            if self.try_once(name, &expected, &mut seen)? {
+                return Ok(self.previous.clone());
             }
         }
         if let Some(got) = seen.wrong {
@@ -143,18 +142,13 @@ impl UdpClient {
         }
         let why = if seen.refused { UNREACHABLE } else { "" };
         let plural = if tries == 1 { "try" } else { "tries" };
-        let peer = self.peer;
-        let msg = format!("no reply from {peer} after {tries} {plural}{why}");
+        let msg = format!("no reply from {} after {tries} {plural}{why}", self.peer);
         Err(io::Error::new(ErrorKind::TimedOut, msg))
     }
 
-    /// Sends `name` once and waits one timeout for `expected`; returns the reply if it came.
-    fn try_once(
-        &mut self,
-        name: &[u8],
-        expected: &[u8],
-        seen: &mut Seen,
-    ) -> io::Result<Option<Vec<u8>>> {
+    /// Sends `name` once and waits one timeout for `expected`; returns whether it came, kept as
+    /// the reply before the next name's.
+    fn try_once(&mut self, name: &[u8], expected: &[u8], seen: &mut Seen) -> io::Result<bool> {
         let deadline = Deadline::after(self.timeout.max(Self::SHORTEST_TRY));
         if let Err(err) = self.socket.send_to(name, self.peer) {
             seen.unless_unreachable(err)?; // s.sendto(data, addr)
@@ -169,12 +163,15 @@ impl UdpClient {
                 Ok((n, from)) => {
                     let datagram = &self.buf[..n];
                     match judge(datagram, from, self.peer, expected, &self.previous) {
-                        Arrival::Reply => return Ok(Some(datagram.to_vec())),
+                        Arrival::Reply => {
+                            self.previous = datagram.to_vec();
+                            return Ok(true);
+                        }
                         Arrival::Wrong => seen.wrong = Some(datagram.to_vec()),
                         Arrival::Stray => {}
                     }
                 }
-                Err(err) if err.kind() == ErrorKind::TimedOut => return Ok(None),
+                Err(err) if err.kind() == ErrorKind::TimedOut => return Ok(false),
                 Err(err) => seen.unless_unreachable(err)?,
             }
         }
