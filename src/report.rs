@@ -28,11 +28,9 @@ impl Window {
     /// Returns true, and opens a new second, if a line may go out now: the last second is
     /// over, and the count of what it held back is out (a late count goes first).
     pub(crate) fn ready(&mut self) -> bool {
-        let now = Instant::now();
-        let over = self.opened.is_none_or(|opened| now - opened >= INTERVAL);
-        let ready = over && self.held == 0;
+        let ready = self.held == 0 && self.wait().is_zero();
         if ready {
-            self.opened = Some(now);
+            self.opened = Some(Instant::now());
         }
         ready
     }
@@ -79,8 +77,7 @@ impl RateLimited {
         let mut window = self.window.lock().unwrap_or_else(PoisonError::into_inner);
         let held = std::mem::take(&mut window.held);
         window.opened = Some(Instant::now());
-        let what = &self.what;
-        format!("{held} more {what} (reported at most once a second)")
+        format!("{held} more {} (reported at most once a second)", self.what)
     }
 }
 
