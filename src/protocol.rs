@@ -176,12 +176,11 @@ const LONGEST_QUOTE: usize = 60;
 
 impl std::fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let cut = &self.0[..self.0.len().min(LONGEST_QUOTE)];
-        write!(f, "\"{}\"", cut.escape_ascii())?;
-        if cut.len() < self.0.len() {
-            write!(f, "... ({} bytes)", self.0.len())?;
+        if self.0.len() <= LONGEST_QUOTE {
+            return write!(f, "\"{}\"", self.0.escape_ascii());
         }
-        Ok(())
+        let cut = self.0[..LONGEST_QUOTE].escape_ascii();
+        write!(f, "\"{cut}\"... ({} bytes)", self.0.len())
     }
 }
 
