@@ -2,7 +2,6 @@
 //! and checks the welcome, sends each name bare as the original does, and reads until the whole
 //! greeting has come, however the network split it, failing with one clear error otherwise.
 
-use std::fmt;
 use std::io::{self, ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
@@ -36,8 +35,8 @@ pub enum ConnectError {
     Welcome(io::Error),
 }
 
-impl fmt::Display for ConnectError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ConnectError::Connect(err) => write!(f, "{err}"),
             ConnectError::Welcome(err) => write!(f, "connected, but no welcome: {err}"),
@@ -76,19 +75,15 @@ impl TcpClient {
     /// mode), or is the exit word.
     pub fn check_name(name: &[u8]) -> Result<(), String> {
         let (max, shown) = (Self::MAX_NAME, Shown(name));
-        if name.is_empty() {
-            Err("a name cannot be empty".to_string())
-        } else if name.len() > max {
-            Err(format!(
+        match name {
+            [] => Err("a name cannot be empty".to_string()),
+            _ if name.len() > max => Err(format!(
                 "a name cannot be longer than {max} bytes, or a network may split it and the \
                  server answer each piece: {shown}"
-            ))
-        } else if name.contains(&b'\n') {
-            Err(format!("a name cannot hold a newline: {shown}"))
-        } else if name == EXIT {
-            Err(format!("{shown} is the exit word, not a name"))
-        } else {
-            Ok(())
+            )),
+            _ if name.contains(&b'\n') => Err(format!("a name cannot hold a newline: {shown}")),
+            EXIT => Err(format!("{shown} is the exit word, not a name")),
+            _ => Ok(()),
         }
     }
 
@@ -129,23 +124,20 @@ impl TcpClient {
         timeout: Duration,
         header: Option<ProxyHeader>,
     ) -> Result<Self, ConnectError> {
-        let (stream, peer) = first_that_works(addr, |peer| {
-            Ok((TcpStream::connect_timeout(&peer, timeout)?, peer))
-        })
-        .map_err(ConnectError::Connect)?;
-        let mut client = TcpClient {
+        let connect = |peer| io::Result::Ok((TcpStream::connect_timeout(&peer, timeout)?, peer));
+        let (stream, peer) = first_that_works(addr, connect).map_err(ConnectError::Connect)?;
+        let client = TcpClient {
             stream,
             peer,
             timeout,
             buf: Vec::new(),
             welcome: Vec::new(),
         };
-        client.welcomed(header).map_err(ConnectError::Welcome)?;
-        Ok(client)
+        client.welcomed(header).map_err(ConnectError::Welcome)
     }
 
-    /// Sends the PROXY `header` if there is one, and reads the welcome.
-    fn welcomed(&mut self, header: Option<ProxyHeader>) -> io::Result<()> {
+    /// Sends the PROXY `header` if there is one, and reads the welcome: the client, welcomed.
+    fn welcomed(mut self, header: Option<ProxyHeader>) -> io::Result<Self> {
         self.stream.set_nodelay(true)?;
         self.stream.set_write_timeout(Some(self.timeout))?;
         if let Some(version) = header {
@@ -153,7 +145,7 @@ impl TcpClient {
             self.stream.write_all(&header)?;
         }
         self.welcome = self.read_reply(WELCOME, true)?;
-        Ok(())
+        Ok(self)
     }
 
     /// Returns the welcome as the server said it: `Welcome!`, or `[ID] Welcome!` from a server
