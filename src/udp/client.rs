@@ -210,13 +210,11 @@ fn judge(
     expected: &[u8],
     previous: &[u8],
 ) -> Arrival {
-    let reply = protocol::split_id(datagram).1;
-    if from.port() != peer.port() || (datagram == previous && reply != expected) {
-        Arrival::Stray
-    } else if reply == expected {
-        Arrival::Reply
-    } else {
-        Arrival::Wrong
+    let reply = protocol::split_id(datagram).1 == expected;
+    match reply {
+        _ if from.port() != peer.port() || (datagram == previous && !reply) => Arrival::Stray,
+        true => Arrival::Reply,
+        false => Arrival::Wrong,
     }
 }
 
