@@ -4,8 +4,7 @@
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 
-use super::RECV_BUFFER;
-use super::drops::Drops;
+use super::{RECV_BUFFER, drops::Drops};
 use crate::addr::{canonical, first_that_works};
 use crate::log::Log;
 use crate::protocol::{self, ServerId};
