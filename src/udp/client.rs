@@ -6,10 +6,7 @@ use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::time::Duration;
 
-use super::{MAX_DATAGRAM, RECV_BUFFER};
-use crate::addr::{ephemeral_socket_for, resolve};
 use crate::protocol::{self, Shown};
-use crate::socket::{Deadline, is_unreachable};
 
 /// A client of the UDP greeting server.
 ///
@@ -57,7 +54,7 @@ impl UdpClient {
 
     /// The longest name the client sends (65,499 bytes): its reply, 8 bytes longer, is then
     /// the largest datagram IPv4 carries, so the server can answer it.
-    pub const MAX_NAME: usize = MAX_DATAGRAM - protocol::greeting_len(0);
+    pub const MAX_NAME: usize = super::MAX_DATAGRAM - protocol::greeting_len(0);
 
     /// Checks that the UDP server can answer `name`.
     ///
@@ -90,13 +87,13 @@ impl UdpClient {
     /// [`DEFAULT_RETRIES`](UdpClient::DEFAULT_RETRIES) times unless
     /// [`retries`](UdpClient::retries) says otherwise.
     pub fn connect(addr: impl ToSocketAddrs, timeout: Duration) -> io::Result<Self> {
-        let peer = resolve(addr)?[0];
+        let peer = crate::addr::resolve(addr)?[0];
         Ok(UdpClient {
-            socket: ephemeral_socket_for(peer)?,
+            socket: crate::addr::ephemeral_socket_for(peer)?,
             peer,
             timeout,
             retries: Self::DEFAULT_RETRIES,
-            buf: vec![0; RECV_BUFFER],
+            buf: vec![0; super::RECV_BUFFER],
             previous: Vec::new(),
         })
     }
@@ -146,14 +143,14 @@ impl UdpClient {
         Err(io::Error::new(ErrorKind::TimedOut, msg))
     }
 
-    /// Sends `name` once and waits one timeout for `expected`; returns whether it came, kept as
-    /// the reply before the next name's.
+    /// Sends `name` once and waits one timeout for `expected`; returns whether it came, and keeps
+    /// it as the reply before the next name's.
     fn try_once(&mut self, name: &[u8], expected: &[u8], seen: &mut Seen) -> io::Result<bool> {
-        let deadline = Deadline::after(self.timeout.max(Self::SHORTEST_TRY));
+        let deadline = crate::socket::Deadline::after(self.timeout.max(Self::SHORTEST_TRY));
         if let Err(err) = self.socket.send_to(name, self.peer) {
             seen.unless_unreachable(err)?; // s.sendto(data, addr)
         }
-        loop {
+        let n = loop {
             // print(s.recv(1024).decode('utf-8')), for the reply to this name only.
             let received = deadline.read(|left| {
                 self.socket.set_read_timeout(left)?;
@@ -163,10 +160,7 @@ impl UdpClient {
                 Ok((n, from)) => {
                     let datagram = &self.buf[..n];
                     match judge(datagram, from, self.peer, expected, &self.previous) {
-                        Arrival::Reply => {
-                            self.previous = datagram.to_vec();
-                            return Ok(true);
-                        }
+                        Arrival::Reply => break n,
                         Arrival::Wrong => seen.wrong = Some(datagram.to_vec()),
                         Arrival::Stray => {}
                     }
@@ -174,7 +168,9 @@ impl UdpClient {
                 Err(err) if err.kind() == ErrorKind::TimedOut => return Ok(false),
                 Err(err) => seen.unless_unreachable(err)?,
             }
-        }
+        };
+        self.previous = self.buf[..n].to_vec();
+        Ok(true)
     }
 }
 
@@ -183,7 +179,7 @@ impl Seen {
     /// closed port ends no try early: it still waits its whole timeout, so that no setting of
     /// retries turns into a burst of datagrams.
     fn unless_unreachable(&mut self, err: io::Error) -> io::Result<()> {
-        let unreachable = is_unreachable(&err);
+        let unreachable = crate::socket::is_unreachable(&err);
         self.refused |= unreachable;
         if unreachable { Ok(()) } else { Err(err) }
     }
