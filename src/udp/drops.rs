@@ -7,9 +7,7 @@ use std::net::SocketAddr;
 
 use crate::addr::canonical;
 use crate::log::Log;
-use crate::protocol;
 use crate::report::{Failures, RateLimited};
-use crate::socket::is_unreachable;
 
 /// Source ports below this are system services (echo, chargen, DNS, NTP, …). A datagram "from"
 /// one is either forged or a reply from such a service; answering it is how reflection loops and
@@ -30,7 +28,7 @@ pub(crate) enum Refusal {
 pub(crate) fn verdict(datagram: &[u8], peer: SocketAddr) -> Result<(), Refusal> {
     if peer.port() < LOWEST_PEER_PORT {
         Err(Refusal::FromLowPort)
-    } else if protocol::is_greeting(datagram) {
+    } else if crate::protocol::is_greeting(datagram) {
         Err(Refusal::Greeting)
     } else {
         Ok(())
@@ -72,7 +70,7 @@ impl Drops {
             // An earlier reply's client had closed its port. Windows says so here, on the next
             // receive (WSAECONNRESET); it is that client's business, not an error of the
             // server, and nothing waits to be retried.
-            Err(err) if is_unreachable(&err) => return None,
+            Err(err) if crate::socket::is_unreachable(&err) => return None,
             Err(err) => {
                 self.failures.failed(&self.reports, &err);
                 return None;
