@@ -28,10 +28,10 @@ impl UdpServer {
     /// The server starts with a quiet log.
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Self> {
         let socket = first_that_works(addr, UdpSocket::bind)?;
-        let stop = StopHandle::new(socket.local_addr()?, Poke::Datagram);
         Ok(UdpServer {
+            // Before `socket` moves in.
+            stop: StopHandle::new(socket.local_addr()?, Poke::Datagram),
             socket,
-            stop,
             log: Log::quiet(),
             reports: Log::stderr(),
             id: Vec::new(),
