@@ -173,3 +173,32 @@ fn the_primers_quote_the_examples_as_they_are() -> TestResult {
     }
     Ok(())
 }
+
+/// Every source file a page names by its path (`src/tcp/framer.rs`, `tests/cli.rs`, …) exists.
+#[test]
+fn every_source_file_the_pages_name_exists() -> TestResult {
+    let mut named = 0;
+    for page in pages()? {
+        let text = fs::read_to_string(&page)?;
+        for dir in ["src/", "tests/", "examples/", "benches/", "fuzz/"] {
+            for (at, _) in text.match_indices(dir) {
+                let before = text[..at].chars().next_back();
+                if before.is_some_and(|c| c.is_alphanumeric() || c == '/' || c == '_') {
+                    continue;
+                }
+                let path: String = text[at..]
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || "/_-.".contains(*c))
+                    .collect();
+                let path = path.strip_suffix('.').unwrap_or(&path);
+                if path.ends_with(".rs") {
+                    named += 1;
+                    let page = page.display();
+                    assert!(root().join(path).exists(), "{page} names {path}");
+                }
+            }
+        }
+    }
+    assert!(named > 20, "only {named} paths found");
+    Ok(())
+}

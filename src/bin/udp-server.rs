@@ -14,7 +14,7 @@ use greeting::{Log, ServerId, UdpServer};
 struct Args {
     #[command(flatten)]
     at: Endpoint,
-    /// A name to say before the each reply (as [s1] Hello, NAME!), so that clients behind a load balancer can
+    /// A name to say before each reply (as [s1] Hello, NAME!), so that clients behind a load balancer can
     /// tell which server answered: 1 to 32 bytes, no spaces or brackets
     #[arg(long, value_name = "NAME")]
     id: Option<ServerId>,
