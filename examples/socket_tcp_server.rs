@@ -30,7 +30,7 @@ fn tcplink(mut sock: TcpStream, addr: SocketAddr) -> std::io::Result<()> {
     loop {
         let n = sock.read(&mut data)?; // data = sock.recv(1024)
         thread::sleep(Duration::from_secs(1)); // time.sleep(1)
-        // data.decode('utf-8'): invalid UTF-8 ends this thread with an error, as in Python.
+        // data.decode('utf-8'): invalid UTF-8 ends this thread, as in Python (which says why).
         let text = std::str::from_utf8(&data[..n]).map_err(std::io::Error::other)?;
         if n == 0 || text == "exit" {
             break;
