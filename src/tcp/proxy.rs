@@ -88,9 +88,11 @@ pub(crate) fn read_header(
 ///
 /// Why `bytes` cannot be the start of a valid header, as soon as that shows.
 pub(crate) fn parse(bytes: &[u8], peer: SocketAddr) -> Result<Option<Header>, Invalid> {
-    if begins(bytes, V2_SIGNATURE) {
+    // Whether `bytes` and `start` agree as far as both go.
+    let begins = |start: &[u8]| bytes.iter().zip(start).all(|(a, b)| a == b);
+    if begins(V2_SIGNATURE) {
         v2(bytes, peer)
-    } else if begins(bytes, V1_START) {
+    } else if begins(V1_START) {
         v1(bytes, peer)
     } else {
         Err("not a PROXY protocol header")
@@ -103,12 +105,6 @@ pub(crate) fn parse(bytes: &[u8], peer: SocketAddr) -> Result<Option<Header>, In
 pub fn fuzz(bytes: &[u8]) -> Result<Option<usize>, Invalid> {
     let peer = SocketAddr::from(([127, 0, 0, 1], 1));
     parse(bytes, peer).map(|header| header.map(|header| header.len))
-}
-
-/// Returns true if `bytes` and `start` agree as far as both go.
-fn begins(bytes: &[u8], start: &[u8]) -> bool {
-    let common = bytes.len().min(start.len());
-    bytes[..common] == start[..common]
 }
 
 fn v1(bytes: &[u8], peer: SocketAddr) -> Result<Option<Header>, Invalid> {
@@ -171,18 +167,17 @@ fn port(text: &str) -> Result<u16, Invalid> {
 fn v2(bytes: &[u8], peer: SocketAddr) -> Result<Option<Header>, Invalid> {
     let other_version = "a version 2 signature with another version";
     let other_command = "a version 2 command other than LOCAL and PROXY";
-    // The version, the command and the family are each refused as soon as they come.
-    let command = match bytes.get(12) {
-        Some(byte) if byte >> 4 != 2 => return Err(other_version),
-        Some(byte) if byte & 0x0f > 1 => return Err(other_command),
-        Some(byte) => byte & 0x0f,
-        None => return Ok(None),
-    };
-    // The check carries no client, whatever its family byte says: not even looked at.
-    let family = match (command, bytes.get(13)) {
-        (0x0, _) => None,
-        (_, Some(&family)) => Some(check_family(family)?),
+    let undefined = "a version 2 family or transport the spec does not define";
+    // The version, the command and the family are each refused as soon as they come. The check
+    // (LOCAL) carries no client, whatever its family byte says: not even looked at.
+    let family = match (bytes.get(12), bytes.get(13)) {
+        (None, _) => return Ok(None),
+        (Some(byte), _) if byte >> 4 != 2 => return Err(other_version),
+        (Some(byte), _) if byte & 0x0f > 1 => return Err(other_command),
+        (Some(&0x20), _) => None,
         (_, None) => return Ok(None),
+        (_, Some(&family @ (0x00 | 0x11 | 0x12 | 0x21 | 0x22 | 0x31 | 0x32))) => Some(family),
+        (_, Some(_)) => return Err(undefined),
     };
     let Some((&[_, _, high, low], block)) = bytes[V2_SIGNATURE.len()..].split_first_chunk() else {
         return Ok(None);
@@ -191,59 +186,39 @@ fn v2(bytes: &[u8], peer: SocketAddr) -> Result<Option<Header>, Invalid> {
     let Some(block) = block.get(..block_len) else {
         return Ok(None);
     };
+    // Any family but TCP's that the spec defines (UNSPEC, UDP, UNIX sockets) is served as
+    // UNSPEC, as the spec asks of a receiver that does not implement it: its block is skipped
+    // and the connection's own addresses stand.
     let caller = match family {
         None => Caller::Balancer,
-        Some(family) => v2_addresses(family, block)?.unwrap_or(Caller::Client(peer)),
+        Some(0x11) => tcp_block::<4>(block)?,
+        Some(0x21) => tcp_block::<16>(block)?,
+        Some(_) => Caller::Client(peer),
     };
     let len = V2_SIGNATURE.len() + 4 + block_len;
     Ok(Some(Header { len, caller }))
 }
 
-/// Refuses the family and transport bytes the spec does not define.
-fn check_family(family: u8) -> Result<u8, Invalid> {
-    match family {
-        0x00 | 0x11 | 0x12 | 0x21 | 0x22 | 0x31 | 0x32 => Ok(family),
-        _ => Err("a version 2 family or transport the spec does not define"),
-    }
-}
-
-/// Reads the address block of a version 2 PROXY command: a TCP client's addresses, then its
-/// TLVs, each of which must fit in the block. Any other family the spec defines (UNSPEC, UDP,
-/// UNIX sockets) is served as UNSPEC, as the spec asks of a receiver that does not implement
-/// it: its block is skipped and the connection's own addresses stand (`None`).
-fn v2_addresses(family: u8, block: &[u8]) -> Result<Option<Caller>, Invalid> {
-    let addresses = match family {
-        0x11 => addresses::<4>(block),
-        0x21 => addresses::<16>(block),
-        _ => return Ok(None),
-    };
-    let (caller, tlvs) = addresses.ok_or("a version 2 address block shorter than its family's")?;
-    check_tlvs(tlvs)?;
-    Ok(Some(caller))
-}
-
-/// Reads two addresses of `N` bytes and two ports off the start of `block`: the client's
-/// address and port, the first of each; returns it and the rest.
-fn addresses<const N: usize>(block: &[u8]) -> Option<(Caller, &[u8])>
+/// Reads the address block of a version 2 PROXY command for a TCP client whose addresses are
+/// `N` bytes: the two addresses and two ports, the client's the first of each, then the
+/// type-length-value entries, each of which must fit in the block.
+fn tcp_block<const N: usize>(block: &[u8]) -> Result<Caller, Invalid>
 where
     IpAddr: From<[u8; N]>,
 {
-    let (source, rest) = block.split_first_chunk::<N>()?;
-    let (&[high, low, ..], rest) = rest.get(N..)?.split_first_chunk::<4>()?;
+    let short = "a version 2 address block shorter than its family's";
+    let (source, rest) = block.split_first_chunk::<N>().ok_or(short)?;
+    let ports = rest.get(N..).ok_or(short)?;
+    let (&[high, low, ..], mut tlvs) = ports.split_first_chunk::<4>().ok_or(short)?;
     let client = SocketAddr::new(IpAddr::from(*source), u16::from_be_bytes([high, low]));
-    Some((Caller::Client(canonical(client)), rest))
-}
-
-/// Walks the type-length-value entries after the addresses, each of which must fit.
-fn check_tlvs(mut rest: &[u8]) -> Result<(), Invalid> {
-    while !rest.is_empty() {
+    while !tlvs.is_empty() {
         let cut_short = "a version 2 TLV cut short";
         let longer = "a version 2 TLV longer than its header";
-        let (&[_, high, low], value) = rest.split_first_chunk().ok_or(cut_short)?;
+        let (&[_, high, low], value) = tlvs.split_first_chunk().ok_or(cut_short)?;
         let len = usize::from(u16::from_be_bytes([high, low]));
-        rest = value.get(len..).ok_or(longer)?;
+        tlvs = value.get(len..).ok_or(longer)?;
     }
-    Ok(())
+    Ok(Caller::Client(canonical(client)))
 }
 
 /// A version of the PROXY protocol header, for a client that speaks as a load balancer would
