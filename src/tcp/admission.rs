@@ -3,6 +3,7 @@
 //! that answers a client when none is left, the lingering close of a turned-away connection, and
 //! the rate-limited reports of everything it refuses. The accept loop calls it once per accept.
 
+use std::fmt::Arguments;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -58,11 +59,10 @@ impl Slot {
     /// Counts one more in `taken`, unless it holds `max` already. Called from one thread only,
     /// the accept loop; the slots are given back from any.
     pub(crate) fn take(taken: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
-        if taken.load(Ordering::Acquire) >= max {
-            return None;
-        }
-        taken.fetch_add(1, Ordering::AcqRel);
-        Some(Slot(Arc::clone(taken)))
+        (taken.load(Ordering::Acquire) < max).then(|| {
+            taken.fetch_add(1, Ordering::AcqRel);
+            Slot(Arc::clone(taken))
+        })
     }
 }
 
@@ -94,11 +94,10 @@ impl Admission {
     /// Starts the policy within `budget` for the server's `settings`; when it holds fewer
     /// connections than `wanted` for lack of descriptors, says so on the reports log.
     pub(crate) fn start(budget: Budget, wanted: usize, settings: &Settings) -> Self {
-        let reports = settings.reports.clone();
         if let Some(limit) = budget.lowered_by {
             let max = budget.connections;
             let plural = if max == 1 { "" } else { "s" };
-            reports.line(format_args!(
+            settings.reports.line(format_args!(
                 "the open-file limit ({limit}) allows {max} live connection{plural}, not \
                  {wanted}; raise it with ulimit -n for more"
             ));
@@ -111,7 +110,7 @@ impl Admission {
             says_busy: !settings.proxy_protocol,
             turned_away: RateLimited::new("connections turned away"),
             failures: Failures::new("accept a connection"),
-            reports,
+            reports: settings.reports.clone(),
         }
     }
 
@@ -133,21 +132,31 @@ impl Admission {
                 if let Some(slot) = Slot::take(&self.live, self.budget.connections) {
                     return Some(Job::Serve(Admitted { stream, peer, slot }));
                 }
-                let open = match self.budget.connections {
-                    1 => "1 connection is open".to_string(),
-                    max => format!("{max} connections are open"),
-                };
-                self.report_turned_away(peer, format_args!("{open}"));
+                let max = self.budget.connections;
+                let are = if max == 1 { " is" } else { "s are" };
+                let why = format_args!("{max} connection{are} open");
+                let stream = self.turn_away(stream, peer, why);
                 // The peer may have sent its name already; a plain close would then reset the
                 // connection, and the peer could lose the busy line.
-                let stream = self.tell_busy(stream);
                 match Slot::take(&self.lingering, self.budget.lingering) {
                     Some(slot) => return Some(Job::Linger(stream, slot)),
                     None => close_draining(stream, Duration::ZERO),
                 }
             }
+            // Out of descriptors, the connection waiting in the kernel's queue is still
+            // answered: with the spare descriptor, accepted, told busy, closed; then the spare
+            // is taken back.
             Err(err) if is_out_of_descriptors(&err) && self.spare.is_some() => {
-                self.answer_with_spare(listener, &err);
+                self.spare = None;
+                if let Ok((stream, peer)) = listener.accept() {
+                    // The spare is needed back at once, so the accept loop drains this client
+                    // itself, for a moment: long enough for a name sent right after connecting
+                    // to arrive, so that closing does not reset the connection and lose the
+                    // busy line.
+                    let why = format_args!("out of file descriptors ({err})");
+                    close_draining(self.turn_away(stream, canonical(peer), why), SPARE_LINGER);
+                }
+                self.spare = fdlimit::spare();
             }
             Err(err) => {
                 self.spare = self.spare.take().or_else(fdlimit::spare);
@@ -157,33 +166,16 @@ impl Admission {
         None
     }
 
-    /// Out of descriptors, the connection waiting in the kernel's queue is still answered: with
-    /// the spare descriptor, accepted, told busy, closed; then the spare is taken back.
-    fn answer_with_spare(&mut self, listener: &TcpListener, err: &io::Error) {
-        self.spare = None;
-        if let Ok((stream, peer)) = listener.accept() {
-            // The spare is needed back at once, so the accept loop drains this client itself,
-            // for a moment: long enough for a name sent right after connecting to arrive, so
-            // that closing does not reset the connection and lose the busy line.
-            close_draining(self.tell_busy(stream), SPARE_LINGER);
-            let why = format_args!("out of file descriptors ({err})");
-            self.report_turned_away(canonical(peer), why);
-        }
-        self.spare = fdlimit::spare();
-    }
-
-    /// Tells a connection it is turned away, unless it is behind a balancer, without waiting:
-    /// a fresh socket's send buffer is empty, so the short busy line cannot block.
-    fn tell_busy(&self, mut stream: TcpStream) -> TcpStream {
+    /// Reports that the connection from `peer` is turned away for `why`, and tells it so unless
+    /// it is behind a balancer, without waiting: a fresh socket's send buffer is empty, so the
+    /// short busy line cannot block.
+    fn turn_away(&self, mut stream: TcpStream, peer: SocketAddr, why: Arguments<'_>) -> TcpStream {
+        self.turned_away
+            .report(&self.reports, format_args!("{peer}: turned away, {why}"));
         if self.says_busy {
             let _ = stream.write_all(BUSY);
         }
         stream
-    }
-
-    fn report_turned_away(&mut self, peer: SocketAddr, why: std::fmt::Arguments<'_>) {
-        let (limiter, reports) = (&self.turned_away, &self.reports);
-        limiter.report(reports, format_args!("{peer}: turned away, {why}"));
     }
 }
 
