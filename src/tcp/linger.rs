@@ -38,10 +38,8 @@ pub(crate) fn close_draining(stream: TcpStream, limit: Duration) {
             true => (&stream).read(&mut sink),
             false => deadline.read_from(&stream, &mut sink),
         };
-        match read {
-            Ok(0) | Err(_) => return,
-            Ok(n) => drained += n,
-        }
+        let Ok(n @ 1..) = read else { return };
+        drained += n;
     }
 }
 
