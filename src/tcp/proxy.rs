@@ -103,8 +103,7 @@ pub(crate) fn parse(bytes: &[u8], peer: SocketAddr) -> Result<Option<Header>, In
 /// needs more, or why not. For the fuzz target, fuzz/fuzz_targets/proxy.rs.
 #[cfg(fuzzing)]
 pub fn fuzz(bytes: &[u8]) -> Result<Option<usize>, Invalid> {
-    let peer = SocketAddr::from(([127, 0, 0, 1], 1));
-    parse(bytes, peer).map(|header| header.map(|header| header.len))
+    parse(bytes, (Ipv4Addr::LOCALHOST, 1).into()).map(|header| header.map(|header| header.len))
 }
 
 fn v1(bytes: &[u8], peer: SocketAddr) -> Result<Option<Header>, Invalid> {
@@ -115,7 +114,7 @@ fn v1(bytes: &[u8], peer: SocketAddr) -> Result<Option<Header>, Invalid> {
         }
         // Only UNKNOWN may hold anything before its CRLF: elsewhere a CR that is not the
         // CRLF's is never valid, and shows already.
-        let unknown = window[V1_START.len().min(window.len())..].starts_with(b"UNKNOWN ");
+        let unknown = window.starts_with(b"PROXY UNKNOWN ");
         if !unknown && window.windows(2).any(|w| w[0] == b'\r' && w[1] != b'\n') {
             return Err("a CR not followed by LF in a version 1 header");
         }
@@ -171,19 +170,17 @@ fn v2(bytes: &[u8], peer: SocketAddr) -> Result<Option<Header>, Invalid> {
     // The version, the command and the family are each refused as soon as they come. The check
     // (LOCAL) carries no client, whatever its family byte says: not even looked at.
     let family = match (bytes.get(12), bytes.get(13)) {
-        (None, _) => return Ok(None),
         (Some(byte), _) if byte >> 4 != 2 => return Err(other_version),
         (Some(byte), _) if byte & 0x0f > 1 => return Err(other_command),
         (Some(&0x20), _) => None,
-        (_, None) => return Ok(None),
+        (None, _) | (_, None) => return Ok(None),
         (_, Some(&family @ (0x00 | 0x11 | 0x12 | 0x21 | 0x22 | 0x31 | 0x32))) => Some(family),
         (_, Some(_)) => return Err(undefined),
     };
-    let Some((&[_, _, high, low], block)) = bytes[V2_SIGNATURE.len()..].split_first_chunk() else {
+    let Some((&[_, _, high, low], rest)) = bytes[V2_SIGNATURE.len()..].split_first_chunk() else {
         return Ok(None);
     };
-    let block_len = usize::from(u16::from_be_bytes([high, low]));
-    let Some(block) = block.get(..block_len) else {
+    let Some(block) = rest.get(..usize::from(u16::from_be_bytes([high, low]))) else {
         return Ok(None);
     };
     // Any family but TCP's that the spec defines (UNSPEC, UDP, UNIX sockets) is served as
@@ -195,7 +192,7 @@ fn v2(bytes: &[u8], peer: SocketAddr) -> Result<Option<Header>, Invalid> {
         Some(0x21) => tcp_block::<16>(block)?,
         Some(_) => Caller::Client(peer),
     };
-    let len = V2_SIGNATURE.len() + 4 + block_len;
+    let len = V2_SIGNATURE.len() + 4 + block.len();
     Ok(Some(Header { len, caller }))
 }
 
@@ -238,20 +235,20 @@ pub enum ProxyHeader {
 pub(crate) fn header(version: ProxyHeader, source: SocketAddr, destination: SocketAddr) -> Vec<u8> {
     let (s, d) = (source.ip(), destination.ip());
     let (sp, dp) = (source.port(), destination.port());
-    let (family, addresses) = match (s, d) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => (4, [&s.octets()[..], &d.octets()].concat()),
-        (IpAddr::V6(s), IpAddr::V6(d)) => (6, [&s.octets()[..], &d.octets()].concat()),
-        _ => (0, Vec::new()),
+    // TCP's version 1 name (TCP4 or TCP6) and version 2 family byte, and the two addresses.
+    let (tcp, family, addresses) = match (s, d) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => (4, 0x11, [&s.octets()[..], &d.octets()].concat()),
+        (IpAddr::V6(s), IpAddr::V6(d)) => (6, 0x21, [&s.octets()[..], &d.octets()].concat()),
+        _ => (0, 0x00, Vec::new()),
     };
-    match (version, family) {
+    match (version, tcp) {
         (ProxyHeader::V1, 0) => b"PROXY UNKNOWN\r\n".to_vec(),
-        (ProxyHeader::V1, _) => format!("PROXY TCP{family} {s} {d} {sp} {dp}\r\n").into_bytes(),
+        (ProxyHeader::V1, _) => format!("PROXY TCP{tcp} {s} {d} {sp} {dp}\r\n").into_bytes(),
         (ProxyHeader::V2, 0) => [V2_SIGNATURE, &[0x21, 0x00, 0, 0]].concat(),
         (ProxyHeader::V2, _) => {
             let block = [&addresses[..], &sp.to_be_bytes(), &dp.to_be_bytes()].concat();
-            let family = if family == 4 { 0x11 } else { 0x21 };
-            let len = (block.len() as u16).to_be_bytes();
-            [V2_SIGNATURE, &[0x21, family], &len, &block].concat()
+            // 12 or 36 bytes: the high byte of the block's length is 0.
+            [V2_SIGNATURE, &[0x21, family, 0, block.len() as u8], &block].concat()
         }
     }
 }
