@@ -134,8 +134,7 @@ impl Admission {
                 }
                 let max = self.budget.connections;
                 let are = if max == 1 { " is" } else { "s are" };
-                let why = format_args!("{max} connection{are} open");
-                let stream = self.turn_away(stream, peer, why);
+                self.turn_away(&stream, peer, format_args!("{max} connection{are} open"));
                 // The peer may have sent its name already; a plain close would then reset the
                 // connection, and the peer could lose the busy line.
                 match Slot::take(&self.lingering, self.budget.lingering) {
@@ -154,7 +153,8 @@ impl Admission {
                     // to arrive, so that closing does not reset the connection and lose the
                     // busy line.
                     let why = format_args!("out of file descriptors ({err})");
-                    close_draining(self.turn_away(stream, canonical(peer), why), SPARE_LINGER);
+                    self.turn_away(&stream, canonical(peer), why);
+                    close_draining(stream, SPARE_LINGER);
                 }
                 self.spare = fdlimit::spare();
             }
@@ -169,13 +169,12 @@ impl Admission {
     /// Reports that the connection from `peer` is turned away for `why`, and tells it so unless
     /// it is behind a balancer, without waiting: a fresh socket's send buffer is empty, so the
     /// short busy line cannot block.
-    fn turn_away(&self, mut stream: TcpStream, peer: SocketAddr, why: Arguments<'_>) -> TcpStream {
+    fn turn_away(&self, mut stream: &TcpStream, peer: SocketAddr, why: Arguments<'_>) {
         self.turned_away
             .report(&self.reports, format_args!("{peer}: turned away, {why}"));
         if self.says_busy {
             let _ = stream.write_all(BUSY);
         }
-        stream
     }
 }
 
