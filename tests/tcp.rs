@@ -376,7 +376,7 @@ fn the_client_reports_a_hang_up_mid_reply() -> TestResult {
 fn a_server_with_an_id_says_it_before_its_welcome() -> TestResult {
     each_ip(|ip| {
         let id = ServerId::new("s1")?;
-        let server = start_tcp(TcpServer::bind((ip, 0))?.id(&id))?;
+        let server = start_tcp(TcpServer::bind((ip, 0))?.id(Some(&id)))?;
         let mut stream = connect(server.addr)?;
         assert_eq!(read_n(&mut stream, 13)?, b"[s1] Welcome!");
         exchange(&mut stream, b"Ada", b"Hello, Ada!")?;

@@ -46,7 +46,7 @@ fn each_datagram_is_greeted() -> TestResult {
 fn a_server_with_an_id_says_it_before_each_reply() -> TestResult {
     each_ip(|ip| {
         let id = ServerId::new("s1")?;
-        let server = start_udp(UdpServer::bind((ip, 0))?.id(&id))?;
+        let server = start_udp(UdpServer::bind((ip, 0))?.id(Some(&id)))?;
         let socket = udp_socket_on(ip)?;
         for name in [&b"Ada"[..], b"", b"\xff\n"] {
             let reply = ask(&socket, server.addr, name)?;

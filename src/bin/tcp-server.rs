@@ -48,10 +48,8 @@ fn run(args: Args) -> anyhow::Result<()> {
         .delay(args.delay.0)
         .idle_timeout(args.idle_timeout.as_limit())
         .max_connections(args.max_connections)
-        .proxy_protocol(args.proxy_protocol);
-    if let Some(id) = &args.id {
-        server = server.id(id);
-    }
+        .proxy_protocol(args.proxy_protocol)
+        .id(args.id.as_ref());
     // Before any thread starts and before clients are told the server is there.
     server.reserve_descriptors()?;
     let bound = server.local_addr();

@@ -28,11 +28,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    let mut server = UdpServer::bind(args.at.addr())
-        .with_context(|| format!("failed to bind {}", args.at.shown()))?;
-    if let Some(id) = &args.id {
-        server = server.id(id);
-    }
+    let server = UdpServer::bind(args.at.addr())
+        .with_context(|| format!("failed to bind {}", args.at.shown()))?
+        .id(args.id.as_ref());
     let bound = server.local_addr();
     let bound = bound.context("failed to read the bound address")?;
     Log::stderr().line(format_args!("listening on {bound}"));

@@ -74,17 +74,13 @@ pub(super) fn misplaced<'a>(
         host = host.or(h).or_else(|| before.and_then(host_name));
         port = port.or(p);
     }
-    let mut command = program.to_string();
-    if let Some(host) = host.or(given.host.map(str::to_string)) {
-        command.push_str(&format!(" --host {host}"));
-    }
-    if let Some(port) = port.or(given.port) {
-        command.push_str(&format!(" --port {port}"));
-    }
+    let (host, port) = (host.or(given.host.map(str::to_string)), port.or(given.port));
+    let host = host.map_or(String::new(), |host| format!(" --host {host}"));
+    let port = port.map_or(String::new(), |port| format!(" --port {port}"));
     Some(format!(
         "'{first}' looks like {what}, not a name to greet: to reach that server, write \
-         `{command}`; to greet it all the same, give both --host and --port, or pass it with \
-         --stdin"
+         `{program}{host}{port}`; to greet it all the same, give both --host and --port, or pass \
+         it with --stdin"
     ))
 }
 

@@ -93,11 +93,11 @@ impl TcpServer {
     }
 
     /// Gives the server an id, which it says before its welcome (`[s1] Welcome!`), so that a
-    /// client behind a load balancer can tell which server it reached. Without one the welcome
-    /// is the original's.
+    /// client behind a load balancer can tell which server it reached. Without one (`None`, the
+    /// default) the welcome is the original's.
     #[must_use]
-    pub fn id(mut self, id: &ServerId) -> Self {
-        self.settings.welcome = id.tag(WELCOME);
+    pub fn id(mut self, id: Option<&ServerId>) -> Self {
+        self.settings.welcome = id.map_or(WELCOME.to_vec(), |id| id.tag(WELCOME));
         self
     }
 

@@ -39,11 +39,11 @@ impl UdpServer {
     }
 
     /// Gives the server an id, which it says before each reply (`[s1] Hello, Ada!`), so that a
-    /// client behind a load balancer can tell which server answered. Without one each reply is
-    /// the original's; with one, 3 bytes and the id's longer.
+    /// client behind a load balancer can tell which server answered. Without one (`None`, the
+    /// default) each reply is the original's; with one, 3 bytes and the id's longer.
     #[must_use]
-    pub fn id(mut self, id: &ServerId) -> Self {
-        self.id = id.tag(b"");
+    pub fn id(mut self, id: Option<&ServerId>) -> Self {
+        self.id = id.map_or(Vec::new(), |id| id.tag(b""));
         self
     }
 
