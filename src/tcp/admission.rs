@@ -3,7 +3,7 @@
 //! that answers a client when none is left, the lingering close of a turned-away connection, and
 //! the rate-limited reports of everything it refuses. The accept loop calls it once per accept.
 
-use std::fmt::Arguments;
+use std::fmt::Display;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -152,7 +152,7 @@ impl Admission {
                     // itself, for a moment: long enough for a name sent right after connecting
                     // to arrive, so that closing does not reset the connection and lose the
                     // busy line.
-                    let why = format_args!("out of file descriptors ({err})");
+                    let why = format!("out of file descriptors ({err})");
                     self.turn_away(&stream, canonical(peer), why);
                     close_draining(stream, SPARE_LINGER);
                 }
@@ -169,7 +169,7 @@ impl Admission {
     /// Reports that the connection from `peer` is turned away for `why`, and tells it so unless
     /// it is behind a balancer, without waiting: a fresh socket's send buffer is empty, so the
     /// short busy line cannot block.
-    fn turn_away(&self, mut stream: &TcpStream, peer: SocketAddr, why: Arguments<'_>) {
+    fn turn_away(&self, mut stream: &TcpStream, peer: SocketAddr, why: impl Display) {
         self.turned_away
             .report(&self.reports, format_args!("{peer}: turned away, {why}"));
         if self.says_busy {
