@@ -193,8 +193,9 @@ impl Replies {
         let len = protocol::greeting_len(name.len()) + ending.len();
         if !self.delay.is_zero() || self.out.len() + len > REPLY_BATCH {
             self.write_out(peer)?;
+            // Not for every reply without a delay: on Windows even a zero sleep is a system call.
+            std::thread::sleep(self.delay);
         }
-        std::thread::sleep(self.delay);
         if len > REPLY_BATCH {
             for part in [GREETING_PREFIX, name, GREETING_SUFFIX, ending] {
                 peer.write_all(part)?;
