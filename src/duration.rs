@@ -158,5 +158,7 @@ mod tests {
         for text in ["5m", "1s", "250ms", "0s", "2h", "90s"] {
             assert_eq!(text.parse::<Dur>().unwrap().to_string(), text);
         }
+        // Below a millisecond, in seconds: no unit would show it whole.
+        assert_eq!(Dur(Duration::from_micros(1500)).to_string(), "0.0015s");
     }
 }

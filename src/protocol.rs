@@ -246,6 +246,7 @@ mod tests {
             "a b",
             "a\tb",
             "[s1]",
+            "s[",
             "s]",
             "\u{3000}",
             &"x".repeat(MAX_ID + 1),
@@ -273,6 +274,11 @@ mod tests {
         }
         let long = [b"[", &[b'x'; MAX_ID + 1][..], b"] Hello, !"].concat();
         assert_eq!(split_id(&long), (None, &long[..]));
+        let longest = [b"[", &[b'x'; MAX_ID][..], b"] Hello, !"].concat();
+        assert_eq!(
+            split_id(&longest),
+            (Some(&longest[1..=MAX_ID]), &b"Hello, !"[..])
+        );
     }
 
     #[test]
