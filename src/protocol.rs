@@ -311,6 +311,11 @@ mod tests {
         }
         let long = [b"[", &[b'x'; MAX_ID + 1][..]].concat();
         assert_eq!(check(&long, true), Arriving::Wrong);
+        // An id of the longest length is read on to its end.
+        let longest = [b"[", &[b'x'; MAX_ID][..], b"] Welcome"].concat();
+        for cut in 1..=longest.len() {
+            assert_eq!(check(&longest[..cut], true), Arriving::More, "{cut}");
+        }
     }
 
     proptest::proptest! {
