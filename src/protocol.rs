@@ -102,9 +102,14 @@ impl std::fmt::Display for ServerId {
 
 /// Whether `id` can be a server id: see [`ServerId`].
 fn is_id(id: &[u8]) -> bool {
+    !id.is_empty() && std::str::from_utf8(id).is_ok() && may_be_id(id)
+}
+
+/// Whether `bytes` may be a server id, or its start cut anywhere, even inside a character: no
+/// more than [`MAX_ID`] bytes, and none of the characters an id may not hold.
+fn may_be_id(bytes: &[u8]) -> bool {
     let allowed = |c: char| !(c.is_whitespace() || c.is_control() || c == '[' || c == ']');
-    let text = std::str::from_utf8(id).is_ok_and(|text| text.chars().all(allowed));
-    (1..=MAX_ID).contains(&id.len()) && text
+    bytes.len() <= MAX_ID && String::from_utf8_lossy(bytes).chars().all(allowed)
 }
 
 /// Splits a server's id off the start of `bytes`: `[s1] Hello, Ada!` gives `s1` and `Hello,
@@ -141,12 +146,10 @@ pub(crate) enum Arriving {
 pub(crate) fn arriving(arrived: &[u8], expected: &[u8], tagged: bool) -> Arriving {
     let words = match (tagged, split_id(arrived)) {
         (true, (Some(_), words)) => words,
-        // An id not whole yet, at most MAX_ID allowed bytes and perhaps its closing bracket, is
-        // none of the words yet.
+        // An id not whole yet, perhaps with its closing bracket, is none of the words yet.
         (true, _) if arrived.starts_with(b"[") => {
             let id = arrived[1..].strip_suffix(b"]").unwrap_or(&arrived[1..]);
-            let allowed = |b: &u8| !(b.is_ascii_whitespace() || b.is_ascii_control());
-            if id.len() > MAX_ID || !id.iter().all(|b| allowed(b) && !b"[]".contains(b)) {
+            if !may_be_id(id) {
                 return Arriving::Wrong;
             }
             b""
@@ -297,6 +300,7 @@ mod tests {
         for wrong in [
             &b"[s1]W"[..],
             b"[s 1",
+            "[s\u{3000}".as_bytes(),
             b"[] ",
             b"[s1] Hello",
             b"Welcome!!",
