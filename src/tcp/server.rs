@@ -153,13 +153,18 @@ impl TcpServer {
     /// When the open-file limit leaves no room for a single connection: the server would turn
     /// everyone away.
     pub fn reserve_descriptors(&mut self) -> io::Result<()> {
-        if self.budget.is_none() {
-            let budget = Budget::now(self.max_connections)?;
-            #[cfg(target_os = "linux")]
-            reserve_descriptors(&self.listener, budget.connections + budget.lingering);
-            self.budget = Some(budget);
+        self.budget().map(drop)
+    }
+
+    /// Returns the descriptor budget, reckoning it (and growing the table) the first time.
+    fn budget(&mut self) -> io::Result<Budget> {
+        if let Some(budget) = self.budget {
+            return Ok(budget);
         }
-        Ok(())
+        let budget = Budget::now(self.max_connections)?;
+        #[cfg(target_os = "linux")]
+        reserve_descriptors(&self.listener, budget.connections + budget.lingering);
+        Ok(*self.budget.insert(budget))
     }
 
     /// Accepts connections until stopped, each served on a thread of its own: the original's
@@ -174,8 +179,7 @@ impl TcpServer {
     /// When the open-file limit leaves no room for a single connection (see
     /// [`reserve_descriptors`](TcpServer::reserve_descriptors)), or no thread can be started.
     pub fn run(mut self) -> io::Result<()> {
-        self.reserve_descriptors()?;
-        let budget = self.budget.expect("reserve_descriptors reckons the budget");
+        let budget = self.budget()?;
         let settings = Arc::new(self.settings);
         let mut admission = Admission::start(budget, self.max_connections, &settings);
         let (handoff, spawner) = start_spawner(&settings)?;
