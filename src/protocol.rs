@@ -87,13 +87,6 @@ impl ServerId {
     }
 }
 
-impl std::str::FromStr for ServerId {
-    type Err = String;
-    fn from_str(id: &str) -> Result<Self, String> {
-        ServerId::new(id)
-    }
-}
-
 impl std::fmt::Display for ServerId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)

@@ -31,7 +31,7 @@ struct Args {
     proxy_protocol: bool,
     /// A name to say before the welcome (as [s1] Welcome!), so that clients behind a load balancer can
     /// tell which server answered: 1 to 32 bytes, no spaces or brackets
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = ServerId::new)]
     id: Option<ServerId>,
     /// Leave out the per-connection lines
     #[arg(short, long)]

@@ -16,7 +16,7 @@ struct Args {
     at: Endpoint,
     /// A name to say before each reply (as [s1] Hello, NAME!), so that clients behind a load balancer can
     /// tell which server answered: 1 to 32 bytes, no spaces or brackets
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = ServerId::new)]
     id: Option<ServerId>,
     /// Leave out the per-datagram lines
     #[arg(short, long)]
